@@ -48,6 +48,8 @@ const firstLine = (e: unknown) => String(e instanceof Error ? e.message : e).spl
 const activate = (name: BackendName) =>
   Effect.tryPromise({
     try: async () => {
+      // Production mode: no debug checks and no "install tfjs-node" banner from the cpu backend.
+      tf.enableProdMode()
       const ok = await tf.setBackend(name)
       if (!ok) throw new Error("initialisation failed")
       await tf.ready()

@@ -1,0 +1,108 @@
+// The pipeline config: one Schema for every section of config/*.json, with defaults, so a file
+// only states what differs. Field names are the public contract (DESIGN.md §4): extend them,
+// never rename. Cross-field rules (d_model divisible by heads, warmup shorter than the run) are
+// checked after decoding so every problem is reported at once.
+import { Schema } from "effect"
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const NonNegative = Schema.Number.pipe(Schema.nonNegative())
+const Fraction = Schema.Number.pipe(Schema.between(0, 1))
+const opt = <A, I, R>(schema: Schema.Schema<A, I, R>, value: NoInfer<A>) =>
+  Schema.optionalWith(schema, { default: () => value, exact: true })
+
+export const BackendSetting = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu")
+export const TokenizerSetting = Schema.Literal("gpt2", "cl100k_base", "o200k_base", "bytes")
+
+export const RunSection = Schema.Struct({
+  dir: opt(Schema.String.pipe(Schema.minLength(1)), "runs/default"),
+  seed: opt(NonNegativeInt, 1337)
+})
+
+export const ModelSection = Schema.Struct({
+  layers: opt(PositiveInt, 4),
+  heads: opt(PositiveInt, 4),
+  d_model: opt(PositiveInt, 256),
+  d_ff: opt(PositiveInt, 1024),
+  context: opt(PositiveInt, 128),
+  dropout: opt(Schema.Number.pipe(Schema.between(0, 0.99)), 0),
+  position: opt(Schema.Literal("learned", "rope", "alibi"), "learned"),
+  tied: opt(Schema.Boolean, true),
+  gelu: opt(Schema.Literal("tanh", "erf"), "tanh"),
+  ln_eps: opt(Schema.Number.pipe(Schema.positive()), 1e-5)
+})
+
+export const DataSection = Schema.Struct({
+  source: opt(Schema.Literal("shipped"), "shipped"),
+  /** Parquet file(s) in FineWeb's schema; default: the corpus shipped in data/. */
+  path: Schema.optionalWith(Schema.String, { exact: true }),
+  val_fraction: opt(Fraction, 0.01)
+})
+
+export const TrainSection = Schema.Struct({
+  steps: opt(PositiveInt, 2000),
+  /** Rows per micro-batch. */
+  batch: opt(PositiveInt, 8),
+  /** Micro-batches per optimiser step. */
+  accumulate: opt(PositiveInt, 1),
+  lr: opt(Schema.Number.pipe(Schema.positive()), 3e-4),
+  min_lr: opt(NonNegative, 3e-5),
+  warmup_steps: opt(NonNegativeInt, 100),
+  weight_decay: opt(NonNegative, 0.1),
+  decay_embeddings: opt(Schema.Boolean, true),
+  beta1: opt(Fraction, 0.9),
+  beta2: opt(Fraction, 0.95),
+  eps: opt(Schema.Number.pipe(Schema.positive()), 1e-8),
+  /** Global gradient-norm ceiling; 0 turns clipping off. */
+  clip: opt(NonNegative, 1.0)
+})
+
+export const EvalSection = Schema.Struct({
+  /** Evaluate every n steps (0: only at the end). */
+  every: opt(NonNegativeInt, 200),
+  /** Held-out tokens per evaluation. */
+  tokens: opt(PositiveInt, 100_000)
+})
+
+export const CheckpointSection = Schema.Struct({
+  every: opt(NonNegativeInt, 200),
+  keep: opt(PositiveInt, 3)
+})
+
+export const GenerateSection = Schema.Struct({
+  preset: opt(Schema.Literal("greedy", "precise", "balanced", "creative", "very-creative"), "balanced"),
+  max_new_tokens: opt(PositiveInt, 100),
+  prompt: opt(Schema.String, ""),
+  seed: opt(NonNegativeInt, 0)
+})
+
+export const PipelineConfig = Schema.Struct({
+  pipeline: opt(Schema.Literal("pretrain"), "pretrain"),
+  run: opt(RunSection, Schema.decodeSync(RunSection)({})),
+  backend: opt(BackendSetting, "auto"),
+  tokenizer: opt(TokenizerSetting, "gpt2"),
+  model: opt(ModelSection, Schema.decodeSync(ModelSection)({})),
+  data: opt(DataSection, Schema.decodeSync(DataSection)({})),
+  train: opt(TrainSection, Schema.decodeSync(TrainSection)({})),
+  eval: opt(EvalSection, Schema.decodeSync(EvalSection)({})),
+  checkpoint: opt(CheckpointSection, Schema.decodeSync(CheckpointSection)({})),
+  generate: opt(GenerateSection, Schema.decodeSync(GenerateSection)({}))
+}).annotations({ identifier: "PipelineConfig" })
+
+export type PipelineConfig = typeof PipelineConfig.Type
+
+/** Rules spanning several fields; each problem names its JSON path. */
+export const crossFieldProblems = (c: PipelineConfig): string[] => {
+  const problems: string[] = []
+  if (c.model.d_model % c.model.heads !== 0) {
+    problems.push(`model.d_model: ${c.model.d_model} is not divisible by model.heads (${c.model.heads})`)
+  }
+  if (c.model.position === "rope" && (c.model.d_model / c.model.heads) % 2 !== 0) {
+    problems.push(`model.position: "rope" needs an even head size, but d_model/heads = ${c.model.d_model / c.model.heads}`)
+  }
+  if (c.train.warmup_steps >= c.train.steps) {
+    problems.push(`train.warmup_steps: ${c.train.warmup_steps} must be less than train.steps (${c.train.steps})`)
+  }
+  if (c.train.min_lr > c.train.lr) problems.push(`train.min_lr: ${c.train.min_lr} exceeds train.lr (${c.train.lr})`)
+  return problems
+}
