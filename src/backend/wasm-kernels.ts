@@ -78,6 +78,37 @@ const oneHot = (original: KernelFunc): KernelFunc => (args) => {
 const transpose2d = (b: WasmBackend, t: TensorInfo): TensorInfo =>
   kernel("Transpose")({ inputs: { x: t }, backend: b, attrs: { perm: [1, 0] } })
 
+// XNNPACK's GEMM slows to half speed when the shared dimension K is very long compared with the
+// output (the LM head's input gradient: [N, V]·[V, d] with V = 50257). Splitting K into blocks
+// and summing the partial products restores full speed: C = Σ_b A[:, K_b]·B[K_b, :].
+const K_BLOCK = 4096
+const splitsK = (M: number, K: number, N: number) => K >= 4 * K_BLOCK && K > 16 * Math.max(M, N)
+
+const gemm = (plain: KernelFunc, b: WasmBackend, a: TensorInfo, bt: TensorInfo): TensorInfo => {
+  const [M, K] = a.shape
+  const N = bt.shape[1]
+  const plainAttrs = { transposeA: false, transposeB: false }
+  if (!splitsK(M, K, N)) return plain({ inputs: { a, b: bt }, backend: b, attrs: plainAttrs })
+  const out = b.makeOutput([M, N], "float32")
+  b.typedArrayFromHeap(out).fill(0)
+  for (let k0 = 0; k0 < K; k0 += K_BLOCK) {
+    const width = Math.min(K_BLOCK, K - k0)
+    const aBlock = b.makeOutput([M, width], "float32")
+    const src = b.typedArrayFromHeap(a)
+    const dst = b.typedArrayFromHeap(aBlock)
+    for (let i = 0; i < M; i++) dst.set(src.subarray(i * K + k0, i * K + k0 + width), i * width)
+    const bBlock = heapView(b, bt, k0 * N, [width, N]) // rows of B are contiguous: no copy
+    const partial = plain({ inputs: { a: aBlock, b: bBlock }, backend: b, attrs: plainAttrs })
+    const p = b.typedArrayFromHeap(partial)
+    const o = b.typedArrayFromHeap(out)
+    for (let i = 0; i < o.length; i++) o[i] += p[i]
+    b.disposeData(partial.dataId)
+    b.disposeData(aBlock.dataId)
+    releaseView(b, bBlock)
+  }
+  return out
+}
+
 const matmul2d = (
   plain: KernelFunc,
   b: WasmBackend,
@@ -86,7 +117,7 @@ const matmul2d = (
   transposeA: boolean,
   transposeB: boolean
 ): TensorInfo => {
-  if (!transposeA && !transposeB) return plain({ inputs: { a, b: bt }, backend: b, attrs: { transposeA: false, transposeB: false } })
+  if (!transposeA && !transposeB) return gemm(plain, b, a, bt)
   const [ar, ac] = a.shape
   const [br, bc] = bt.shape
   const M = transposeA ? ac : ar
@@ -103,9 +134,9 @@ const matmul2d = (
   }
   let result: TensorInfo
   if (costP1 <= costP2) {
-    result = plain({ inputs: { a: materialise(a, transposeA), b: materialise(bt, transposeB) }, backend: b, attrs: { transposeA: false, transposeB: false } })
+    result = gemm(plain, b, materialise(a, transposeA), materialise(bt, transposeB))
   } else {
-    const ct = plain({ inputs: { a: materialise(bt, !transposeB), b: materialise(a, !transposeA) }, backend: b, attrs: { transposeA: false, transposeB: false } })
+    const ct = gemm(plain, b, materialise(bt, !transposeB), materialise(a, !transposeA))
     temps.push(ct)
     result = transpose2d(b, { ...ct, shape: [N, M] })
   }

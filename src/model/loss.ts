@@ -7,17 +7,21 @@ import * as tf from "@tensorflow/tfjs"
 
 const fused = tf.customGrad(((logits: tf.Tensor2D, targets: tf.Tensor1D, save: tf.GradSaveFunc) => {
   const [N, V] = logits.shape
-  const lse = tf.logSumExp(logits, 1) // [N]
+  // One pass of exp serves both the loss and, kept for backward, the softmax.
+  const max = tf.max(logits, 1, true) // [N, 1], subtracted for stability
+  const e = tf.exp(tf.sub(logits, max))
+  const sum = tf.sum(e, 1, true)
+  const lse = tf.add(tf.log(sum), max) // [N, 1] = logsumexp(z_n)
+  const probs = tf.div(e, sum)
   const flatIndex = tf.add(tf.mul(tf.range(0, N, 1, "int32"), tf.scalar(V, "int32")), targets)
   const picked = tf.gather(tf.reshape(logits, [-1]), flatIndex) // z_n[t_n]
-  const value = tf.mean(tf.sub(lse, picked))
-  save([logits, lse, targets])
+  const value = tf.mean(tf.sub(tf.reshape(lse, [-1]), picked))
+  save([probs, targets])
   return {
     value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [z, logZ, t] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D]
-      const probs = tf.exp(tf.sub(z, tf.expandDims(logZ, 1)))
-      const grad = tf.mul(tf.sub(probs, tf.oneHot(t, V, 1, 0, "float32")), tf.div(dy, N))
+      const [p, t] = saved as [tf.Tensor2D, tf.Tensor1D]
+      const grad = tf.mul(tf.sub(p, tf.oneHot(t, V, 1, 0, "float32")), tf.div(dy, N))
       return [grad, tf.zerosLike(t)]
     }
   }

@@ -7,7 +7,7 @@ import { type BackwardResult, type BackwardRules, backward } from "./backward.ts
 import { type GradCheckReport, checkGradients } from "./check.ts"
 import { type ForwardCache, forward, hooks } from "./forward.ts"
 import type { Tensor } from "./math.ts"
-import { type InitScheme, type Params, type TinyConfig, initParams, tinyConfig } from "./model.ts"
+import { type InitScheme, type Params, type TinyConfig, LN_EPS, initParams, tinyConfig } from "./model.ts"
 import { type Stage, buildStages } from "./stages.ts"
 import { DEFAULT_TEXT, type Tokenized, WalkthroughInputError, tokenize } from "./vocab.ts"
 
@@ -145,3 +145,21 @@ export const walkthrough = (
       stages: buildStages(parts)
     }
   })
+
+/**
+ * The walkthrough's architecture in the pipeline config's `model` section names (plus the
+ * vocabulary size), for building the same model in src/model/ and loading `result.params`.
+ */
+export const toModelConfig = (c: TinyConfig) => ({
+  layers: c.layers,
+  heads: c.heads,
+  d_model: c.dModel,
+  d_ff: c.dFF,
+  context: c.context,
+  dropout: 0,
+  position: "learned" as const,
+  tied: c.tied,
+  gelu: c.gelu,
+  vocab_size: c.vocab,
+  ln_eps: LN_EPS
+})
