@@ -13,6 +13,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as parquet from "parquet-wasm"
 import { mulberry32 } from "../src/data/shuffle.ts"
+import { splitOf } from "../src/data/split.ts"
 import { makeEncoding } from "../src/tokenizer/tokenizer.ts"
 
 const SHUFFLE_SEED = 1851
@@ -115,11 +116,17 @@ const main = () => {
   writeFileSync(OUTPUT, bytes)
 
   const tokens = tokenCounts.reduce((a, b) => a + b, 0)
+  // What each candidate val_fraction would hold out, so a config can pick one knowingly.
+  const validation = [0.01, 0.02, 0.05, 0.1].map((fraction) => {
+    const held = rows.flatMap((r, i) => (splitOf(r.id, fraction) === "val" ? [tokenCounts[i]] : []))
+    return { valFraction: fraction, documents: held.length, gpt2Tokens: held.reduce((a, b) => a + b, 0) }
+  })
   console.log(JSON.stringify({
     file: OUTPUT,
     documents: rows.length,
     rowGroups: Math.ceil(rows.length / ROWS_PER_GROUP),
     gpt2Tokens: tokens,
+    validation,
     megabytes: +(statSync(OUTPUT).size / 1e6).toFixed(2),
     seconds: +((performance.now() - started) / 1000).toFixed(1)
   }))

@@ -5,7 +5,7 @@
 // order, the split filter and the cursor logic live here once, for every store.
 import { Context, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { fileURLToPath } from "node:url"
-import type { DataCursor } from "./cursor.ts"
+import { DataCursor } from "./cursor.ts"
 import { CursorOutOfRange, type DataError, EmptySplit, InvalidDataOption } from "./errors.ts"
 import { makeParquetDecoder, openParquetShard, type RowGroupDocuments } from "./parquet-reader.ts"
 import { epochOrder } from "./shuffle.ts"
@@ -91,6 +91,8 @@ const checkSplitOptions = (options: SplitOptions): Effect.Effect<void, InvalidDa
   return invalid === undefined ? Effect.void : Effect.fail(invalid)
 }
 
+const isCursor = Schema.is(DataCursor)
+
 /** A document source over any row-group store; pure: nothing is read until a stream runs. */
 export const makeDocumentSource = (store: RowGroupStore, options: SplitOptions): DocumentSourceShape => {
   const units: Unit[] = []
@@ -123,6 +125,9 @@ export const makeDocumentSource = (store: RowGroupStore, options: SplitOptions):
       const singlePass = documentsOptions.singlePass === true
       const invalid = invalidSplitOptions(options)
       if (invalid !== undefined) return Stream.fail(invalid)
+      if (!isCursor(cursor)) {
+        return Stream.fail(new CursorOutOfRange({ cursor, reason: "its fields must be non-negative integers" }))
+      }
       if (unitCount === 0) return singlePass ? Stream.empty : Stream.fail(new EmptySplit(options))
       const startUnit = unitIndex[cursor.shard]?.[cursor.rowGroup]
       if (startUnit === undefined) {

@@ -40,51 +40,52 @@ const workerUrl = new URL("./parquet-worker.mjs", import.meta.url)
  * WebAssembly instance that has panicked is not safe to reuse.
  */
 export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scope> = Effect.gen(function* () {
-  let worker: Worker | undefined
+  // Each worker answers only its own requests: when one dies, its late 'exit' event must not
+  // fail the requests already sent to its replacement.
+  interface Live {
+    readonly thread: Worker
+    readonly pending: Map<number, (reply: Reply) => void>
+  }
+  let live: Live | undefined
   let nextId = 0
-  const pending = new Map<number, (reply: Reply) => void>()
 
-  const failAll = (reason: string) => {
-    for (const [id, resolve] of pending) resolve({ id, ok: false, error: reason })
-    pending.clear()
-  }
   const retire = () => {
-    const old = worker
-    worker = undefined
-    if (old !== undefined) void old.terminate()
+    const old = live
+    live = undefined
+    if (old !== undefined) void old.thread.terminate()
   }
-  const spawn = (): Worker => {
-    const fresh = new Worker(workerUrl)
-    fresh.unref()
-    fresh.on("message", (reply: Reply) => {
+  const spawn = (): Live => {
+    const thread = new Worker(workerUrl)
+    const pending = new Map<number, (reply: Reply) => void>()
+    const failAll = (reason: string) => {
+      if (live?.thread === thread) live = undefined
+      for (const [id, resolve] of pending) resolve({ id, ok: false, error: reason })
+      pending.clear()
+    }
+    thread.unref()
+    thread.on("message", (reply: Reply) => {
       const resolve = pending.get(reply.id)
       pending.delete(reply.id)
-      if (pending.size === 0) fresh.unref()
+      if (pending.size === 0) thread.unref()
       resolve?.(reply)
     })
-    fresh.on("error", (error) => {
-      if (worker === fresh) worker = undefined
-      failAll(`decoder crashed: ${error.message}`)
-    })
-    fresh.on("exit", (code) => {
-      if (worker === fresh) worker = undefined
-      failAll(`decoder exited with code ${code}`)
-    })
-    return fresh
+    thread.on("error", (error) => failAll(`decoder crashed: ${error.message}`))
+    thread.on("exit", (code) => failAll(`decoder exited with code ${code}`))
+    return { thread, pending }
   }
 
   const request = (message: Record<string, unknown>): Effect.Effect<unknown, string> =>
     Effect.async<unknown, string>((resume) => {
-      worker ??= spawn()
+      const worker = (live ??= spawn())
       const id = nextId++
-      pending.set(id, (reply) => {
+      worker.pending.set(id, (reply) => {
         if (reply.ok) return resume(Effect.succeed(reply.result))
-        retire()
+        if (live === worker) retire()
         resume(Effect.fail(reply.error ?? "unknown decoder error"))
       })
-      worker.ref()
-      worker.postMessage({ ...message, id })
-      return Effect.sync(() => pending.delete(id))
+      worker.thread.ref()
+      worker.thread.postMessage({ ...message, id })
+      return Effect.sync(() => worker.pending.delete(id))
     })
 
   // One request at a time: memory holds at most one decoded row group.

@@ -23,10 +23,25 @@ export const fnv1a64 = (text: string): readonly [number, number] => {
   return [hi, lo]
 }
 
-/** Where the id's hash falls in [0, 1): its top 53 bits as a fraction, so it never rounds up to 1. */
+/** A 32-bit integer hash (the finaliser of MurmurHash3): every input bit flips about half the output bits. */
+const mix32 = (x: number): number => {
+  let h = x >>> 0
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
+}
+
+/**
+ * Where the id's hash falls in [0, 1). FNV-1a alone is not enough: its top bits barely
+ * depend on the last few bytes, so ids that differ only at the end ("doc-001>", "doc-002>")
+ * would all land together. Mixing both halves first spreads them evenly; the top 53 bits of
+ * the result become a fraction that never rounds up to 1.
+ */
 export const idFraction = (id: string): number => {
   const [hi, lo] = fnv1a64(id)
-  return (hi * 0x20_0000 + (lo >>> 11)) / 2 ** 53
+  const top = mix32(hi ^ mix32(lo))
+  const bottom = mix32(lo ^ Math.imul(top, 0x9e3779b1))
+  return (top * 0x20_0000 + (bottom >>> 11)) / 2 ** 53
 }
 
 /** The side of the split a document belongs to: validation when its hash falls below `valFraction`. */

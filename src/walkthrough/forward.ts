@@ -13,6 +13,7 @@ import {
   matmul,
   matmulNT,
   row,
+  rowMax,
   sliceCols,
   zeros
 } from "./math.ts"
@@ -103,7 +104,7 @@ export const softmaxRows = (s: Mat): Mat => {
   const out = zeros(s.rows, s.cols)
   for (let i = 0; i < s.rows; i++) {
     const r = row(s, i)
-    const m = Math.max(...r)
+    const m = rowMax(r)
     let z = 0
     for (let j = 0; j < s.cols; j++) z += Math.exp(r[j] - m)
     for (let j = 0; j < s.cols; j++) out.data[i * s.cols + j] = Math.exp(r[j] - m) / z
@@ -111,8 +112,13 @@ export const softmaxRows = (s: Mat): Mat => {
   return out
 }
 
-const causalScores = (raw: Mat, dh: number): Mat =>
-  map(raw, (x, index) => (index % raw.cols > Math.floor(index / raw.cols) ? -Infinity : x / Math.sqrt(dh)))
+const causalScores = (raw: Mat, dh: number): Mat => {
+  const out = zeros(raw.rows, raw.cols)
+  const scale = 1 / Math.sqrt(dh)
+  for (let i = 0; i < raw.rows; i++)
+    for (let j = 0; j < raw.cols; j++) out.data[i * raw.cols + j] = j > i ? -Infinity : raw.data[i * raw.cols + j] * scale
+  return out
+}
 
 const attentionHead = (qkv: Mat, h: number, d: number, dh: number): HeadCache => {
   const q = sliceCols(qkv, h * dh, (h + 1) * dh)
@@ -178,7 +184,7 @@ export const forward = (
   for (let t = 0; t < T; t++) {
     // −log softmax(logits)[y], computed as logsumexp − logit so no probability underflows
     const r = row(logits, t)
-    const m = Math.max(...r)
+    const m = rowMax(r)
     let z = 0
     for (let j = 0; j < c.vocab; j++) z += Math.exp(r[j] - m)
     losses[t] = m + Math.log(z) - r[targets[t]]

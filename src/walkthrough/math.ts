@@ -41,20 +41,42 @@ export const row = (m: Mat, i: number): Float64Array => m.data.subarray(i * m.co
 export const matmul = (a: Mat, b: Mat): Mat => {
   if (a.cols !== b.rows) throw new RangeError(`matmul: [${a.rows},${a.cols}] · [${b.rows},${b.cols}]`)
   const out = zeros(a.rows, b.cols)
+  const [ad, bd, od, n, m] = [a.data, b.data, out.data, a.cols, b.cols]
   for (let i = 0; i < a.rows; i++) {
-    for (let k = 0; k < a.cols; k++) {
-      const aik = a.data[i * a.cols + k]
-      for (let j = 0; j < b.cols; j++) out.data[i * b.cols + j] += aik * b.data[k * b.cols + j]
+    for (let k = 0; k < n; k++) {
+      const aik = ad[i * n + k]
+      for (let j = 0; j < m; j++) od[i * m + j] += aik * bd[k * m + j]
     }
   }
   return out
 }
 
 /** Aᵀ · B: [k, n]ᵀ · [k, m] → [n, m] */
-export const matmulTN = (a: Mat, b: Mat): Mat => matmul(transpose(a), b)
+export const matmulTN = (a: Mat, b: Mat): Mat => {
+  if (a.rows !== b.rows) throw new RangeError(`matmulTN: [${a.rows},${a.cols}]ᵀ · [${b.rows},${b.cols}]`)
+  const out = zeros(a.cols, b.cols)
+  for (let k = 0; k < a.rows; k++) {
+    for (let i = 0; i < a.cols; i++) {
+      const aki = a.data[k * a.cols + i]
+      for (let j = 0; j < b.cols; j++) out.data[i * b.cols + j] += aki * b.data[k * b.cols + j]
+    }
+  }
+  return out
+}
 
 /** A · Bᵀ: [n, k] · [m, k]ᵀ → [n, m] */
-export const matmulNT = (a: Mat, b: Mat): Mat => matmul(a, transpose(b))
+export const matmulNT = (a: Mat, b: Mat): Mat => {
+  if (a.cols !== b.cols) throw new RangeError(`matmulNT: [${a.rows},${a.cols}] · [${b.rows},${b.cols}]ᵀ`)
+  const out = zeros(a.rows, b.rows)
+  for (let i = 0; i < a.rows; i++) {
+    for (let j = 0; j < b.rows; j++) {
+      let s = 0
+      for (let k = 0; k < a.cols; k++) s += a.data[i * a.cols + k] * b.data[j * b.cols + k]
+      out.data[i * b.rows + j] = s
+    }
+  }
+  return out
+}
 
 export const transpose = (a: Mat): Mat => {
   const out = zeros(a.cols, a.rows)
@@ -78,7 +100,8 @@ export const addRow = (a: Mat, v: Float64Array): Mat => {
 
 export const map = (a: Mat, f: (x: number, index: number) => number): Mat => {
   const out = zeros(a.rows, a.cols)
-  for (let i = 0; i < out.data.length; i++) out.data[i] = f(a.data[i], i)
+  const [ad, od] = [a.data, out.data]
+  for (let i = 0; i < od.length; i++) od[i] = f(ad[i], i)
   return out
 }
 
@@ -111,6 +134,12 @@ export const concatCols = (parts: ReadonlyArray<Mat>): Mat => {
     offset += p.cols
   }
   return out
+}
+
+export const rowMax = (xs: ArrayLike<number>): number => {
+  let m = -Infinity
+  for (let i = 0; i < xs.length; i++) if (xs[i] > m) m = xs[i]
+  return m
 }
 
 export const maxAbs = (xs: ArrayLike<number>): number => {

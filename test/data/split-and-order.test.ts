@@ -33,6 +33,12 @@ describe("split", () => {
     for (const fraction of [0.01, 0.1, 0.5]) {
       const val = ids.filter((id) => splitOf(id, fraction) === "val").length / ids.length
       expect(Math.abs(val - fraction)).toBeLessThan(0.01)
+      // Ids that differ only in their last characters, in small runs, spread evenly too.
+      for (let run = 0; run < 20; run++) {
+        const block = ids.slice(run * 100, run * 100 + 100)
+        const share = block.filter((id) => splitOf(id, fraction) === "val").length / 100
+        expect(Math.abs(share - fraction)).toBeLessThan(Math.max(0.06, 4 * Math.sqrt(fraction * (1 - fraction) / 100)))
+      }
     }
     const first = ids.map((id) => splitOf(id, 0.1))
     expect(ids.map((id) => splitOf(id, 0.1))).toEqual(first)

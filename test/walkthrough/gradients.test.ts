@@ -43,15 +43,15 @@ describe("gradients vs central finite differences (every parameter, ~1e-7 relati
     expectAllAgree(checkGradients(r.config, r.params, r.tokens.inputs, r.tokens.targets, r.grads))
   })
 
-  it("two layers, a longer context than the text, embeddings not decayed", () => {
-    const c = tinyConfig(6, 7, { layers: 2, tied: false, gelu: "erf" })
+  it("two (narrower) layers and a longer context than the text", () => {
+    const c = tinyConfig(6, 7, { layers: 2, dModel: 8, heads: 2, dFF: 32, tied: false, gelu: "erf" })
     const p = initParams(c, 11)
     const inputs = [0, 2, 3, 2, 4]
     const targets = [2, 3, 2, 4, 1]
     const f = forward(c, p, inputs, targets)
     const g = backward(c, p, f).grads
     // positions 5 and 6 of wpe are never read: their gradient is exactly zero
-    expect(Array.from(g["wpe.weight"].data.subarray(5 * 16))).toEqual(new Array(2 * 16).fill(0))
+    expect(Array.from(g["wpe.weight"].data.subarray(5 * 8))).toEqual(new Array(2 * 8).fill(0))
     expectAllAgree(checkGradients(c, p, inputs, targets, g))
   })
 
@@ -88,9 +88,13 @@ describe("a wrong backward pass is caught by the same checker", () => {
       for (let i = 0; i < a.data.length; i++) out.data[i] = a.data[i] * (1 - a.data[i]) * dA.data[i]
       return out
     }
-    const r = run({ verify: true }, { softmax: diagonalOnly })
-    expect(r.check?.ok).toBe(false)
-    expect(r.check!.tensors.find((t) => t.name === "h.0.attn.c_attn.weight")?.ok).toBe(false)
+    const r = run({}, { softmax: diagonalOnly })
+    const only = ["h.0.attn.c_attn.weight", "h.0.attn.c_proj.weight"]
+    const report = checkGradients(r.config, r.params, r.tokens.inputs, r.tokens.targets, r.grads, { only })
+    expect(report.tensors.map((t) => [t.name, t.ok])).toEqual([
+      ["h.0.attn.c_attn.weight", false],
+      ["h.0.attn.c_proj.weight", true]
+    ])
   })
 })
 
@@ -129,7 +133,7 @@ describe("softmax Jacobian", () => {
     for (let i = 0; i < 4; i++) expect(Math.abs(row(jac, i).reduce((s, x) => s + x, 0))).toBeLessThan(1e-16)
     const viaJac = Array.from({ length: 4 }, (_, j) => [0, 1, 2, 3].reduce((s, i) => s + jac.data[i * 4 + j] * da[i], 0))
     const compact = softmaxBackward(mat(1, 4, da), mat(1, 4, a))
-    expect(maxAbsDiff(viaJac, compact.data)).toBeLessThan(1e-16)
+    expect(maxAbsDiff(viaJac, compact.data)).toBeLessThan(1e-15)
     // by hand: a·da = 0.05 − 0.2 + 0.6 + 0.1 = 0.55, ds_0 = 0.1 · (0.5 − 0.55) = −0.005
     expect(compact.data[0]).toBeCloseTo(-0.005, 15)
   })
