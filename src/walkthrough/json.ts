@@ -4,7 +4,7 @@
 // as null, since JSON has no infinities.
 import type { Params } from "./model.ts"
 import type { Tensor } from "./math.ts"
-import type { WalkthroughResult } from "./walkthrough.ts"
+import { type WalkthroughResult, toModelConfig } from "./walkthrough.ts"
 
 export const JSON_FORMAT_VERSION = 1
 
@@ -20,6 +20,7 @@ export const toJsonValue = (r: WalkthroughResult) => ({
   version: JSON_FORMAT_VERSION,
   options: r.options,
   config: r.config,
+  model_config: toModelConfig(r.config),
   text: r.tokens.text,
   vocab: r.tokens.vocab,
   tokens: r.tokens.tokens,

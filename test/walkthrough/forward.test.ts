@@ -245,3 +245,13 @@ describe("exports for the tfjs comparison", () => {
     expect(again.loss).toBe(r.loss)
   })
 })
+
+describe("golden numbers (docs/walkthrough.md quotes them; the tfjs comparison relies on them)", () => {
+  it("the default step: loss 1.648338 → 1.495462; untied 1.635437 → 1.461447", () => {
+    const r = run()
+    expect([r.loss.toFixed(6), r.lossAfter.toFixed(6)]).toEqual(["1.648338", "1.495462"])
+    const u = run({ tied: false })
+    expect([u.loss.toFixed(6), u.lossAfter.toFixed(6)]).toEqual(["1.635437", "1.461447"])
+    expect(r.params["wte.weight"].data[0].toFixed(10)).toBe("0.0066618715")
+  })
+})
