@@ -23,12 +23,17 @@ export interface GenerateOptions {
 }
 
 /** Logits of the last position for `ids` fed through the cache. */
-const step = (model: GPT, ids: number[], cache: ReturnType<typeof emptyCache>): Float32Array =>
-  tf.tidy(() => {
+const step = (model: GPT, ids: number[], cache: ReturnType<typeof emptyCache>): Float32Array => {
+  const V = model.config.vocabSize
+  const last = tf.tidy(() => {
     const logits = model.forward(tf.tensor2d([ids], [1, ids.length], "int32"), { cache })
-    const V = model.config.vocabSize
-    return tf.slice(tf.reshape(logits, [-1, V]), [ids.length - 1, 0], [1, V]).dataSync() as Float32Array
+    return tf.slice(tf.reshape(logits, [-1, V]), [ids.length - 1, 0], [1, V])
   })
+  // Read outside tidy: tidy walks a returned typed array element by element looking for tensors.
+  const values = last.dataSync() as Float32Array
+  last.dispose()
+  return values
+}
 
 /** A stream of generated token ids (the prompt itself is not repeated). */
 export const generateTokens = (
