@@ -13,6 +13,7 @@ import { presetNames, presets, type SamplingOptions } from "../generate/sampling
 import { loadWeights } from "../model/weights.ts"
 import { makeEncoding, tokenizerNames, type TokenizerName } from "../tokenizer/tokenizer.ts"
 import { toExitCode } from "./errors.ts"
+import { walkthroughCommand } from "./walkthrough-command.ts"
 
 const setOption = Options.text("set").pipe(
   Options.repeated,
@@ -83,7 +84,7 @@ const generate = Command.make(
 
 const glassbox = Command.make("glassbox").pipe(
   Command.withDescription("A GPT you can train, run and take apart."),
-  Command.withSubcommands([run, train, generate])
+  Command.withSubcommands([run, train, generate, walkthroughCommand])
 )
 
 const cli = Command.run(glassbox, { name: "glassbox", version: "0.1.0" })

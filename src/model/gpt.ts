@@ -144,7 +144,7 @@ export const initialValues = (config: ModelConfig, seed: number): Map<string, { 
   return values
 }
 
-export const gptFromValues = (config: ModelConfig, values: ReadonlyMap<string, { shape: number[]; data: Float32Array }>): GPT => {
+export const gptFromValues = (config: ModelConfig, values: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: Float32Array }>): GPT => {
   const params = new Map<string, tf.Variable>()
   for (const [name, shape] of parameterShapes(config)) {
     const v = values.get(name)

@@ -1,0 +1,54 @@
+// `glassbox walkthrough`: one training step of a tiny GPT, every number by hand, printed in the
+// terminal, or written as a self-contained HTML document or as JSON for other tools.
+import { Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import { writeFileAtomic } from "../checkpoint/atomic.ts"
+import { renderHtml, renderTerminal, STAGE_NAMES, toJson, walkthrough, type WalkthroughOptions } from "../walkthrough/index.ts"
+
+export const walkthroughCommand = Command.make(
+  "walkthrough",
+  {
+    text: Options.text("text").pipe(Options.optional, Options.withDescription('a short sentence (default "I love transformers")')),
+    stage: Options.choice("stage", STAGE_NAMES).pipe(Options.optional, Options.withDescription("print one stage only")),
+    html: Options.file("html").pipe(Options.optional, Options.withDescription("write the whole step as a self-contained HTML document")),
+    json: Options.text("json").pipe(Options.optional, Options.withDescription("write every value as JSON to this file (- for stdout)")),
+    untied: Options.boolean("untied").pipe(Options.withDescription("a separate LM head instead of the tied embedding")),
+    gelu: Options.choice("gelu", ["tanh", "erf"] as const).pipe(Options.withDefault("tanh" as const)),
+    seed: Options.integer("seed").pipe(Options.optional),
+    full: Options.boolean("full").pipe(Options.withDescription("print every row and column of every matrix")),
+    noColor: Options.boolean("no-color")
+  },
+  (o) =>
+    Effect.gen(function* () {
+      const options: WalkthroughOptions = {
+        ...Option.match(o.text, { onNone: () => ({}), onSome: (text) => ({ text }) }),
+        ...Option.match(o.seed, { onNone: () => ({}), onSome: (seed) => ({ seed }) }),
+        tied: !o.untied,
+        gelu: o.gelu
+      }
+      const result = yield* walkthrough(options)
+      if (Option.isSome(o.html)) {
+        yield* writeFileAtomic(o.html.value, renderHtml(result))
+        process.stdout.write(`wrote ${o.html.value}\n`)
+      }
+      if (Option.isSome(o.json)) {
+        if (o.json.value === "-") process.stdout.write(toJson(result) + "\n")
+        else {
+          yield* writeFileAtomic(o.json.value, toJson(result))
+          process.stdout.write(`wrote ${o.json.value}\n`)
+        }
+      }
+      if (Option.isNone(o.html) && Option.isNone(o.json)) {
+        const text = yield* renderTerminal(result, {
+          stage: Option.getOrUndefined(o.stage),
+          color: !o.noColor && process.stdout.isTTY === true,
+          full: o.full
+        })
+        process.stdout.write(text + "\n")
+      }
+    })
+).pipe(
+  Command.withDescription(
+    'Every number of one training step of a tiny GPT (d_model 16, 2 heads, 1 layer). Examples: glassbox walkthrough --stage scores; glassbox walkthrough --text "the cat sat" --html step.html'
+  )
+)
