@@ -1,23 +1,30 @@
 // The main job as a short Effect program over the services: documents → packed batches →
 // training steps, with held-out evaluation, metrics, a progress line and checkpoints on the
-// way, then a sample from the trained model. `glassbox run config/tiny.json` executes it; copy
-// it to experiment (the services come from layers, so a test swaps in a fixture source).
-import { Chunk, Effect, Layer, Stream } from "effect"
+// way, then a sample from the trained model. A run resumes from its newest good checkpoint and
+// continues exactly as if it had never stopped: same weights, AdamW moments, schedule position,
+// dropout RNG and data cursor. SIGINT/SIGTERM finish the current step, save, and exit cleanly.
+// `glassbox run config/tiny.json` executes it; copy it to experiment (the services come from
+// layers, so a test swaps in a fixture source).
+import * as tf from "@tensorflow/tfjs"
+import { Chunk, Data, Effect, Layer, Stream } from "effect"
 import { TensorBackend, TensorBackendLive } from "../src/backend/backend.ts"
 import { checkWasmHeap } from "../src/backend/memory-budget.ts"
-import { saveCheckpoint } from "../src/checkpoint/checkpointer.ts"
+import { latestGoodCheckpoint, saveCheckpoint, type LoadedCheckpoint } from "../src/checkpoint/checkpointer.ts"
 import type { PipelineConfig } from "../src/config/schema.ts"
+import type { DataCursor } from "../src/data/cursor.ts"
 import { DocumentSource } from "../src/data/document-source.ts"
-import { Packer, type Batch } from "../src/data/packer.ts"
+import { Packer } from "../src/data/packer.ts"
 import { evaluate, type EvalResult } from "../src/eval/evaluator.ts"
 import { generateTokens } from "../src/generate/generator.ts"
 import { presets } from "../src/generate/sampling.ts"
 import { parameterCount, type ModelConfig } from "../src/model/config.ts"
 import { initGPT, type GPT } from "../src/model/gpt.ts"
 import { Tokenizer, type Encoding } from "../src/tokenizer/tokenizer.ts"
-import { metricsLog } from "../src/train/metrics.ts"
+import type { AdamWState } from "../src/train/adamw.ts"
+import { metricsLog, truncateMetricsAfter } from "../src/train/metrics.ts"
 import { formatDuration, makeProgress } from "../src/train/progress.ts"
-import { Trainer, type StepResult } from "../src/train/trainer.ts"
+import type { RngState } from "../src/train/rng.ts"
+import { Trainer, type NonFiniteLoss, type OutlierWindow, type StepResult } from "../src/train/trainer.ts"
 
 export const modelConfigOf = (config: PipelineConfig, vocabSize: number): ModelConfig => ({
   vocabSize,
@@ -42,7 +49,8 @@ export const trainerConfigOf = (config: PipelineConfig) => ({
     weightDecay: config.train.weight_decay,
     decayEmbeddings: config.train.decay_embeddings
   },
-  clip: config.train.clip
+  clip: config.train.clip,
+  outlierZ: config.train.skip_outlier_z
 })
 
 /** The layers a pipeline config asks for: backend, tokenizer and the training side of the data. */
@@ -53,13 +61,24 @@ export const pipelineLayer = (config: PipelineConfig) =>
     DocumentSource.shipped({ path: config.data.path, split: "train", valFraction: config.data.val_fraction })
   )
 
+/** A non-finite loss stopped the run; the last good state was saved first. */
+export class TrainingDiverged extends Data.TaggedError("TrainingDiverged")<{ readonly cause: NonFiniteLoss; readonly saved: string }> {
+  override get message() {
+    return `${this.cause.message}; the last good state is saved in ${this.saved}`
+  }
+}
+
 export interface PretrainResult {
   readonly model: GPT
-  readonly initialEval: EvalResult
-  readonly finalEval: EvalResult
+  /** Held-out loss before the first step (undefined when this invocation resumed). */
+  readonly initialEval: EvalResult | undefined
+  readonly finalEval: EvalResult | undefined
+  /** The steps this invocation ran. */
   readonly steps: ReadonlyArray<StepResult>
-  readonly checkpoint: string
-  readonly sample: string
+  readonly checkpoint: string | undefined
+  readonly sample: string | undefined
+  /** Set when a signal stopped the run early. */
+  readonly stoppedBy: string | undefined
 }
 
 /** Decodes a sample continuation of `prompt` (or of end-of-text when empty). */
@@ -75,101 +94,217 @@ export const sampleText = (model: GPT, encoding: Encoding, config: PipelineConfi
     return config.generate.prompt + encoding.decode(Chunk.toReadonlyArray(ids))
   })
 
-export const pretrain = (config: PipelineConfig) =>
-  Effect.gen(function* () {
-    const backend = yield* TensorBackend
-    const encoding = yield* Tokenizer
-    const source = yield* DocumentSource
-    const modelConfig = modelConfigOf(config, encoding.vocabSize)
-    const { batch, accumulate, steps } = config.train
-    const { context } = config.model
-    if (backend.name === "wasm") {
-      const tooBig = checkWasmHeap(modelConfig, batch)
-      if (tooBig !== undefined) return yield* tooBig
-    }
-    const runDir = config.run.dir
-    const metrics = metricsLog(runDir)
-    const say = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
-    yield* say(`backend: ${backend.description}`)
-    yield* say(
-      `model: ${(parameterCount(modelConfig) / 1e6).toFixed(2)}M parameters (${modelConfig.layers} layers, ${modelConfig.heads} heads, d_model ${modelConfig.dModel}, context ${context}, ${encoding.name} vocabulary ${encoding.vocabSize})`
+/** Listens for SIGINT/SIGTERM for the life of the scope; the run polls `received` after each step. */
+const stopSignals = Effect.acquireRelease(
+  Effect.sync(() => {
+    const state = { received: undefined as string | undefined }
+    const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+      const handler = () => {
+        if (state.received !== undefined) process.exit(130) // a second signal: stop now
+        state.received = signal
+        process.stderr.write(`\n${signal}: finishing the current step, then saving a checkpoint (send again to abort)\n`)
+      }
+      process.on(signal, handler)
+      return () => process.off(signal, handler)
+    })
+    return { state, remove: () => handlers.forEach((off) => off()) }
+  }),
+  ({ remove }) => Effect.sync(remove)
+)
+
+const restoredOptimizer = (loaded: LoadedCheckpoint, model: GPT): AdamWState => {
+  const asVariables = (tensors: Map<string, tf.Tensor>) =>
+    new Map(
+      [...model.params.keys()].map((name) => {
+        const t = tensors.get(name)!
+        const v = tf.variable(t, false)
+        t.dispose()
+        return [name, v] as const
+      })
     )
-    yield* say(`training: ${steps} steps × ${accumulate} × ${batch} windows × ${context} tokens = ${(steps * accumulate * batch * context).toLocaleString("en-US")} tokens → ${runDir}`)
+  return { step: loaded.optimizer.step, m: asVariables(loaded.optimizer.m), v: asVariables(loaded.optimizer.v) }
+}
 
-    const model = initGPT(modelConfig, config.run.seed)
-    const trainer = new Trainer(model, trainerConfigOf(config), config.run.seed)
-    const heldOut = yield* Packer.validationBatches(encoding, source.withSplit("val"), { batch, context, maxTokens: config.eval.tokens })
-    const started = performance.now()
-    const elapsed = () => (performance.now() - started) / 1000
+/**
+ * Trains as `config` says. With `resumeFrom` (a run directory), continues from its newest good
+ * checkpoint; the caller has already checked that `config` only changes what may change.
+ */
+export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const backend = yield* TensorBackend
+      const encoding = yield* Tokenizer
+      const source = yield* DocumentSource
+      const runDir = config.run.dir
+      const metrics = metricsLog(runDir)
+      const say = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
+      const { batch, accumulate, steps } = config.train
+      const { context } = config.model
 
-    const runEval = (step: number) =>
-      evaluate(model, heldOut).pipe(
-        Effect.tap((r) => metrics.record({ event: "eval", step, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens, elapsed_s: elapsed() }))
+      // Fresh weights, or everything a checkpoint holds.
+      let model: GPT
+      let trainer: Trainer
+      let tokensSeen = 0
+      let cursor: DataCursor = source.start(config.run.seed)
+      if (resumeFrom === undefined) {
+        const modelConfig = modelConfigOf(config, encoding.vocabSize)
+        if (backend.name === "wasm") {
+          const tooBig = checkWasmHeap(modelConfig, batch)
+          if (tooBig !== undefined) return yield* tooBig
+        }
+        model = initGPT(modelConfig, config.run.seed)
+        trainer = new Trainer(model, trainerConfigOf(config), config.run.seed)
+      } else {
+        const { checkpoint, notes } = yield* latestGoodCheckpoint(resumeFrom)
+        for (const note of notes) yield* say(`warning: ${note}`)
+        const s = checkpoint.state
+        model = checkpoint.model
+        const extra = (s.extra ?? {}) as { outliers?: OutlierWindow }
+        trainer = new Trainer(model, trainerConfigOf(config), config.run.seed, {
+          steps: s.step,
+          optimizer: restoredOptimizer(checkpoint, model),
+          rng: s.rng as unknown as RngState,
+          outliers: extra.outliers
+        })
+        tokensSeen = s.tokensSeen
+        cursor = s.cursor as DataCursor
+        yield* truncateMetricsAfter(runDir, s.step)
+        yield* metrics.record({ event: "resume", step: s.step, from: checkpoint.dir })
+        yield* say(`resuming ${runDir} at step ${s.step} from ${checkpoint.dir}`)
+      }
+      yield* Effect.addFinalizer(() => Effect.sync(() => tf.dispose([...trainer.optimizer.m.values(), ...trainer.optimizer.v.values()])))
+      const mc = model.config
+      const startStep = trainer.step
+      yield* say(`backend: ${backend.description}`)
+      yield* say(
+        `model: ${(parameterCount(mc) / 1e6).toFixed(2)}M parameters (${mc.layers} layers, ${mc.heads} heads, d_model ${mc.dModel}, context ${mc.context}, ${mc.position} positions, ${encoding.name} vocabulary ${encoding.vocabSize})`
       )
-    const initialEval = yield* runEval(0)
-    yield* say(`held-out loss at start: ${initialEval.loss.toFixed(4)} (perplexity ${initialEval.perplexity.toFixed(1)}, ${initialEval.tokens.toLocaleString("en-US")} tokens)`)
+      yield* say(`training: steps ${startStep}→${steps} × ${accumulate} × ${batch} windows × ${context} tokens = ${((steps - startStep) * accumulate * batch * context).toLocaleString("en-US")} tokens → ${runDir}`)
 
-    const progress = makeProgress(steps, 0)
-    let tokensSeen = 0
-    let lastCursor: Batch["cursor"] = source.start(config.run.seed)
-    const checkpoint = (step: number, lastEval?: EvalResult) =>
-      saveCheckpoint(
-        runDir,
-        model,
-        trainer.optimizer,
-        encoding.name,
-        { step, tokensSeen, cursor: lastCursor, rng: [...trainer.rngState()], config, metrics: lastEval ? { val_loss: lastEval.loss } : {} },
-        config.checkpoint.keep
-      ).pipe(Effect.tap((p) => metrics.record({ event: "checkpoint", step, path: p, elapsed_s: elapsed() })))
-
-    const results: StepResult[] = []
-    yield* Packer.batches(encoding, source, { batch, context, cursor: lastCursor }).pipe(
-      Stream.buffer({ capacity: 2 * accumulate }), // data preparation runs ahead of the step
-      Stream.grouped(accumulate),
-      Stream.take(steps),
-      Stream.mapEffect((group) => {
-        const windows = Chunk.toReadonlyArray(group)
-        return trainer.trainStep(windows).pipe(
-          Effect.tap(() =>
-            Effect.sync(() => {
-              lastCursor = windows[windows.length - 1].cursor
-              tokensSeen += windows.reduce((n, w) => n + w.batch * w.context, 0)
-            })
-          )
+      const heldOut = yield* Packer.validationBatches(encoding, source.withSplit("val"), { batch, context, maxTokens: config.eval.tokens })
+      const started = performance.now()
+      const elapsed = () => (performance.now() - started) / 1000
+      const runEval = (step: number) =>
+        evaluate(model, heldOut).pipe(
+          Effect.tap((r) => metrics.record({ event: "eval", step, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens, elapsed_s: elapsed() }))
         )
-      }),
-      Stream.tap((r) =>
-        Effect.all([
-          progress.step(r),
-          metrics.record({ event: "step", step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.gradNorm, tokens_per_s: r.tokensPerSecond, tokens: tokensSeen, elapsed_s: elapsed() }),
-          Effect.sync(() => results.push(r))
-        ])
-      ),
-      Stream.tap((r) =>
-        config.eval.every > 0 && r.step % config.eval.every === 0 && r.step < steps
-          ? runEval(r.step).pipe(Effect.flatMap((e) => progress.note(`step ${r.step}: held-out loss ${e.loss.toFixed(4)} (perplexity ${e.perplexity.toFixed(1)})`)))
-          : Effect.void
-      ),
-      Stream.tap((r) => (config.checkpoint.every > 0 && r.step % config.checkpoint.every === 0 && r.step < steps ? checkpoint(r.step) : Effect.void)),
-      Stream.runDrain
-    )
-    yield* progress.done
-    const finalEval = yield* runEval(steps)
-    const seconds = elapsed()
-    yield* say(
-      `held-out loss after ${steps} steps: ${finalEval.loss.toFixed(4)} (perplexity ${finalEval.perplexity.toFixed(1)}; started at ${initialEval.loss.toFixed(4)}) in ${formatDuration(seconds)}, ${Math.round(tokensSeen / seconds).toLocaleString("en-US")} tokens/s overall`
-    )
-    const saved = yield* checkpoint(steps, finalEval)
-    yield* say(`saved ${saved}`)
-    const sample = yield* sampleText(model, encoding, config)
-    yield* metrics.record({ event: "sample", step: steps, prompt: config.generate.prompt, text: sample, elapsed_s: elapsed() })
-    yield* say(`\nsample (${config.generate.preset}):\n${sample}\n`)
-    return { model, initialEval, finalEval, steps: results, checkpoint: saved, sample } satisfies PretrainResult
-  })
+      let lastEval: EvalResult | undefined
+      let lastSaved = { step: startStep, at: performance.now() }
+      const checkpoint = (step: number) =>
+        saveCheckpoint(
+          runDir,
+          model,
+          trainer.optimizer,
+          encoding.name,
+          {
+            step,
+            tokensSeen,
+            cursor,
+            rng: [...trainer.rngState()],
+            config,
+            metrics: lastEval ? { val_loss: lastEval.loss, val_perplexity: lastEval.perplexity } : {},
+            extra: { outliers: trainer.outliers }
+          },
+          config.checkpoint.keep
+        ).pipe(
+          Effect.tap((p) => {
+            lastSaved = { step, at: performance.now() }
+            return metrics.record({ event: "checkpoint", step, path: p, elapsed_s: elapsed() })
+          })
+        )
+
+      let initialEval: EvalResult | undefined
+      if (startStep === 0) {
+        initialEval = yield* runEval(0)
+        yield* say(`held-out loss at start: ${initialEval.loss.toFixed(4)} (perplexity ${initialEval.perplexity.toFixed(1)}, ${initialEval.tokens.toLocaleString("en-US")} tokens)`)
+      }
+      if (startStep >= steps) {
+        yield* say(`${runDir} is already at step ${startStep} of ${steps}; raise train.steps (e.g. --set train.steps=${steps * 2}) to continue`)
+        return { model, initialEval, finalEval: undefined, steps: [], checkpoint: undefined, sample: undefined, stoppedBy: undefined } satisfies PretrainResult
+      }
+
+      const stop = yield* stopSignals
+      const progress = makeProgress(steps, startStep)
+      const results: StepResult[] = []
+      const minutes = config.checkpoint.every_minutes
+      yield* Packer.batches(encoding, source, { batch, context, cursor }).pipe(
+        Stream.buffer({ capacity: 2 * accumulate }), // data preparation runs ahead of the step
+        Stream.grouped(accumulate),
+        Stream.take(steps - startStep),
+        Stream.mapEffect((group) => {
+          const windows = Chunk.toReadonlyArray(group)
+          return trainer.trainStep(windows).pipe(
+            Effect.tap(() =>
+              Effect.sync(() => {
+                cursor = windows[windows.length - 1].cursor
+                tokensSeen += windows.reduce((n, w) => n + w.batch * w.context, 0)
+              })
+            ),
+            // The failed step was not applied: the weights are the last good state.
+            Effect.catchTag("NonFiniteLoss", (cause) =>
+              progress.done.pipe(
+                Effect.zipRight(checkpoint(trainer.step)),
+                Effect.tap(() => metrics.record({ event: "stop", step: trainer.step, reason: cause.message })),
+                Effect.flatMap((saved) => Effect.fail(new TrainingDiverged({ cause, saved })))
+              )
+            )
+          )
+        }),
+        Stream.tap((r) =>
+          Effect.all([
+            progress.step(r),
+            metrics.record({ event: "step", step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.gradNorm, tokens_per_s: r.tokensPerSecond, tokens: tokensSeen, elapsed_s: elapsed() }),
+            r.skipped
+              ? Effect.zipRight(
+                  metrics.record({ event: "skip", step: r.step, loss: r.loss, grad_norm: r.gradNorm, reason: `outlier beyond ${config.train.skip_outlier_z} standard deviations` }),
+                  progress.note(`step ${r.step}: skipped (loss ${r.loss.toFixed(4)}, gradient norm ${r.gradNorm.toFixed(3)} are outliers)`)
+                )
+              : Effect.void,
+            Effect.sync(() => results.push(r))
+          ])
+        ),
+        Stream.tap((r) =>
+          config.eval.every > 0 && r.step % config.eval.every === 0 && r.step < steps
+            ? runEval(r.step).pipe(
+                Effect.tap((e) => Effect.sync(() => (lastEval = e))),
+                Effect.flatMap((e) => progress.note(`step ${r.step}: held-out loss ${e.loss.toFixed(4)} (perplexity ${e.perplexity.toFixed(1)})`))
+              )
+            : Effect.void
+        ),
+        Stream.tap((r) => {
+          const byStep = config.checkpoint.every > 0 && r.step % config.checkpoint.every === 0
+          const byTime = minutes > 0 && performance.now() - lastSaved.at >= minutes * 60_000
+          const bySignal = stop.state.received !== undefined
+          return r.step < steps && (byStep || byTime || bySignal) ? checkpoint(r.step) : Effect.void
+        }),
+        Stream.takeUntil(() => stop.state.received !== undefined),
+        Stream.runDrain
+      )
+      yield* progress.done
+      if (stop.state.received !== undefined && trainer.step < steps) {
+        const signal = stop.state.received
+        yield* metrics.record({ event: "stop", step: trainer.step, reason: signal })
+        yield* say(`stopped by ${signal} at step ${trainer.step}; checkpoint saved. Resume with: glassbox resume ${runDir}`)
+        return { model, initialEval, finalEval: undefined, steps: results, checkpoint: undefined, sample: undefined, stoppedBy: signal } satisfies PretrainResult
+      }
+      const finalEval = yield* runEval(steps)
+      lastEval = finalEval
+      const seconds = elapsed()
+      yield* say(
+        `held-out loss after ${steps} steps: ${finalEval.loss.toFixed(4)} (perplexity ${finalEval.perplexity.toFixed(1)}${initialEval ? `; started at ${initialEval.loss.toFixed(4)}` : ""}) in ${formatDuration(seconds)}, ${Math.round((results.length * accumulate * batch * context) / seconds).toLocaleString("en-US")} tokens/s overall`
+      )
+      const saved = yield* checkpoint(steps)
+      yield* say(`saved ${saved}`)
+      const sample = yield* sampleText(model, encoding, config)
+      yield* metrics.record({ event: "sample", step: steps, prompt: config.generate.prompt, text: sample, elapsed_s: elapsed() })
+      yield* say(`\nsample (${config.generate.preset}):\n${sample}\n`)
+      return { model, initialEval, finalEval, steps: results, checkpoint: saved, sample, stoppedBy: undefined } satisfies PretrainResult
+    })
+  )
 
 /** Runs `pretrain` with the layers its config names; the model is freed afterwards. */
-export const runPretrain = (config: PipelineConfig) =>
-  pretrain(config).pipe(
+export const runPretrain = (config: PipelineConfig, resumeFrom?: string) =>
+  pretrain(config, resumeFrom).pipe(
     Effect.map(({ model, ...rest }) => {
       model.dispose()
       return rest

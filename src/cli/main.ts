@@ -3,34 +3,16 @@
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { Chunk, Effect, Layer, Option, Stream } from "effect"
-import { runPretrain } from "../../pipelines/pretrain.ts"
 import { TensorBackendLive } from "../backend/backend.ts"
 import { resolveWeightsPath } from "../checkpoint/checkpointer.ts"
-import { loadConfig } from "../config/load.ts"
 import { BackendSetting } from "../config/schema.ts"
 import { generateTokens } from "../generate/generator.ts"
 import { presetNames, presets, type SamplingOptions } from "../generate/sampling.ts"
 import { loadWeights } from "../model/weights.ts"
 import { makeEncoding, tokenizerNames, type TokenizerName } from "../tokenizer/tokenizer.ts"
 import { toExitCode } from "./errors.ts"
+import { compareCommand, evalCommand, plotCommand, resumeCommand, runCommand, trainCommand } from "./train-commands.ts"
 import { walkthroughCommand } from "./walkthrough-command.ts"
-
-const setOption = Options.text("set").pipe(
-  Options.repeated,
-  Options.withDescription("override any config leaf, e.g. --set train.lr=3e-4 --set model.layers=6")
-)
-const configArg = Args.file({ name: "config", exists: "yes" }).pipe(Args.withDescription("a pipeline config, e.g. config/tiny.json"))
-
-const runConfig = (file: string, overrides: readonly string[]) =>
-  loadConfig(file, overrides).pipe(Effect.flatMap(runPretrain), Effect.asVoid)
-
-const run = Command.make("run", { config: configArg, set: setOption }, ({ config, set }) => runConfig(config, set)).pipe(
-  Command.withDescription("Run the pipeline a config describes. Example: glassbox run config/tiny.json --set train.steps=100")
-)
-
-const train = Command.make("train", { config: configArg, set: setOption }, ({ config, set }) => runConfig(config, set)).pipe(
-  Command.withDescription("Train from a config (the pretrain pipeline). Example: glassbox train config/tiny.json --set run.dir=runs/mine")
-)
 
 const backendOption = Options.choice("backend", BackendSetting.literals).pipe(Options.withDefault("auto" as const), Options.withDescription("tensor backend"))
 
@@ -84,7 +66,7 @@ const generate = Command.make(
 
 const glassbox = Command.make("glassbox").pipe(
   Command.withDescription("A GPT you can train, run and take apart."),
-  Command.withSubcommands([run, train, generate, walkthroughCommand])
+  Command.withSubcommands([runCommand, trainCommand, resumeCommand, evalCommand, compareCommand, plotCommand, generate, walkthroughCommand])
 )
 
 const cli = Command.run(glassbox, { name: "glassbox", version: "0.1.0" })

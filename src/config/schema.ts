@@ -54,7 +54,9 @@ export const TrainSection = Schema.Struct({
   beta2: opt(Fraction, 0.95),
   eps: opt(Schema.Number.pipe(Schema.positive()), 1e-8),
   /** Global gradient-norm ceiling; 0 turns clipping off. */
-  clip: opt(NonNegative, 1.0)
+  clip: opt(NonNegative, 1.0),
+  /** Skip (and log) a step whose loss or gradient norm is this many standard deviations above the recent mean; 0 turns it off. */
+  skip_outlier_z: opt(NonNegative, 0)
 })
 
 export const EvalSection = Schema.Struct({
@@ -65,7 +67,11 @@ export const EvalSection = Schema.Struct({
 })
 
 export const CheckpointSection = Schema.Struct({
+  /** Save every n steps (0: only at the end, on a signal, or by time). */
   every: opt(NonNegativeInt, 200),
+  /** Also save when this many minutes have passed since the last save (0: off). */
+  every_minutes: opt(NonNegative, 0),
+  /** Newest checkpoints kept; the best by held-out loss is kept as well. */
   keep: opt(PositiveInt, 3)
 })
 

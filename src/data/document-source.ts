@@ -7,7 +7,15 @@ import { Context, Effect, Layer, Option, Schema, type Scope, Stream } from "effe
 import { fileURLToPath } from "node:url"
 import { DataCursor } from "./cursor.ts"
 import { CursorOutOfRange, type DataError, EmptySplit, InvalidDataOption } from "./errors.ts"
-import { makeParquetDecoder, openParquetShard, type RowGroupDocuments } from "./parquet-reader.ts"
+import type { ColumnFilter } from "./filters.ts"
+import {
+  makeParquetDecoder,
+  openParquetShard,
+  type ParquetLocation,
+  type RowGroupDocuments,
+  type ShardReadError,
+  type TokenArray
+} from "./parquet-reader.ts"
 import { epochOrder } from "./shuffle.ts"
 import { splitOf } from "./split.ts"
 
@@ -22,7 +30,14 @@ export interface SplitOptions {
 
 /** Consecutive documents of one side of the split, all from one row group, in row order. */
 export interface DocBatch {
+  /** The documents' text; empty when the store gives `tokens` instead. */
   readonly texts: ReadonlyArray<string>
+  /**
+   * Each document's token ids followed by end-of-text, when the store holds them already (the
+   * token cache); the packer then does not tokenise. Made with the encoding named `tokenizer`.
+   */
+  readonly tokens?: ReadonlyArray<TokenArray>
+  readonly tokenizer?: string
   readonly ids: ReadonlyArray<string>
   /**
    * Row of each document inside its row group. Needed because the split filter leaves gaps:
@@ -46,6 +61,8 @@ export interface ShardLayout {
 export interface RowGroupStore {
   readonly shards: ReadonlyArray<ShardLayout>
   readonly read: (shard: number, rowGroup: number) => Effect.Effect<RowGroupDocuments, DataError>
+  /** Set when `read` gives tokens instead of texts: the encoding they were made with. */
+  readonly tokenizer?: string
 }
 
 export interface DocumentsOptions {
@@ -108,16 +125,26 @@ export const makeDocumentSource = (store: RowGroupStore, options: SplitOptions):
 
   const select = (docs: RowGroupDocuments, unit: Unit, visit: Visit): DocBatch => {
     const texts: string[] = []
+    const tokens: TokenArray[] = []
     const ids: string[] = []
     const rows: number[] = []
-    for (let row = visit.startRow; row < docs.texts.length; row++) {
-      const text = docs.texts[row]
-      if (text === null || splitOf(docs.ids[row], options.valFraction) !== options.split) continue
-      texts.push(text)
+    const given = docs.tokens
+    for (let row = visit.startRow; row < docs.ids.length; row++) {
+      if (splitOf(docs.ids[row], options.valFraction) !== options.split) continue
+      if (given !== undefined) {
+        const t = given[row]
+        if (t === null) continue
+        tokens.push(t)
+      } else {
+        const text = docs.texts[row]
+        if (text === null) continue
+        texts.push(text)
+      }
       ids.push(docs.ids[row])
       rows.push(row)
     }
-    return { texts, ids, rows, shard: unit.shard, rowGroup: unit.rowGroup, firstRow: rows[0] ?? visit.startRow, epoch: visit.epoch }
+    const where = { ids, rows, shard: unit.shard, rowGroup: unit.rowGroup, firstRow: rows[0] ?? visit.startRow, epoch: visit.epoch }
+    return given !== undefined ? { ...where, texts: [], tokens, tokenizer: store.tokenizer } : { ...where, texts }
   }
 
   const documents = (cursor: DataCursor, documentsOptions: DocumentsOptions = {}): Stream.Stream<DocBatch, DataError> =>
@@ -174,11 +201,11 @@ export const makeDocumentSource = (store: RowGroupStore, options: SplitOptions):
             watch.fromStart = true
             watch.sawDocuments = false
           }
-          watch.sawDocuments ||= batch.texts.length > 0
+          watch.sawDocuments ||= batch.rows.length > 0
           const emptyEpoch = visit.position === unitCount - 1 && watch.fromStart && !watch.sawDocuments
           return emptyEpoch && !singlePass ? Effect.fail(new EmptySplit(options)) : Effect.succeed(batch)
         }),
-        Stream.filter((batch) => batch.texts.length > 0)
+        Stream.filter((batch) => batch.rows.length > 0)
       )
     })
 
@@ -220,35 +247,56 @@ export const memoryStore = (
   }
 }
 
-/** Parquet shards on disk, in the order given: the cursor's `shard` indexes this list. */
-export const openParquetSource = (
-  options: SplitOptions & { readonly paths: ReadonlyArray<string> }
-): Effect.Effect<DocumentSourceShape, DataError, Scope.Scope> =>
+export interface ParquetSourceOptions extends SplitOptions {
+  /** Local paths or remote files, in order: the cursor's `shard` indexes this list. */
+  readonly paths: ReadonlyArray<ParquetLocation>
+  /** Keep only rows passing every filter. */
+  readonly filters?: ReadonlyArray<ColumnFilter>
+}
+
+/** A row-group store over parquet shards (local files or remote ones read by ranges). */
+export const openParquetStore = (
+  options: Omit<ParquetSourceOptions, keyof SplitOptions>
+): Effect.Effect<RowGroupStore, ShardReadError, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* checkSplitOptions(options)
     const decoder = yield* makeParquetDecoder
-    const shards = yield* Effect.forEach(options.paths, (path) => openParquetShard(decoder, path))
-    const store: RowGroupStore = {
+    const shards = yield* Effect.forEach(options.paths, (path) => openParquetShard(decoder, path, { filters: options.filters }))
+    return {
       shards: shards.map((s) => ({ name: s.path, rowGroupRows: s.rowGroupRows })),
       read: (shard, rowGroup) => shards[shard].readDocuments(rowGroup)
     }
-    return makeDocumentSource(store, options)
+  })
+
+/** Parquet shards on disk or on a server, in the order given: the cursor's `shard` indexes this list. */
+export const openParquetSource = (options: ParquetSourceOptions): Effect.Effect<DocumentSourceShape, DataError, Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* checkSplitOptions(options)
+    return makeDocumentSource(yield* openParquetStore(options), options)
   })
 
 /** The corpus that ships with the repository, found from this file so any working directory works. */
 export const shippedCorpusPath: string = fileURLToPath(new URL("../../data/corpus.parquet", import.meta.url))
 
 export class DocumentSource extends Context.Tag("glassbox/DocumentSource")<DocumentSource, DocumentSourceShape>() {
-  /** Parquet shards (FineWeb schema: a string `text` column, ideally an `id` column). */
-  static readonly parquet = (
-    options: SplitOptions & { readonly paths: ReadonlyArray<string> }
-  ): Layer.Layer<DocumentSource, DataError> => Layer.scoped(DocumentSource, openParquetSource(options))
+  /**
+   * Parquet shards (FineWeb schema: a string `text` column, ideally an `id` column): local
+   * paths, or `RemoteParquet` files read by byte ranges without downloading them.
+   */
+  static readonly parquet = (options: ParquetSourceOptions): Layer.Layer<DocumentSource, DataError> =>
+    Layer.scoped(DocumentSource, openParquetSource(options))
 
   /** data/corpus.parquet (Moby-Dick and the State of the Union addresses), or `path` if given. */
   static readonly shipped = (
-    options: SplitOptions & { readonly path?: string }
+    options: SplitOptions & { readonly path?: string; readonly filters?: ReadonlyArray<ColumnFilter> }
   ): Layer.Layer<DocumentSource, DataError> =>
     DocumentSource.parquet({ ...options, paths: [options.path ?? shippedCorpusPath] })
+
+  /** Any row-group store (the token cache, a test's own). */
+  static readonly fromStore = (
+    store: Effect.Effect<RowGroupStore, DataError, Scope.Scope>,
+    options: SplitOptions
+  ): Layer.Layer<DocumentSource, DataError> =>
+    Layer.scoped(DocumentSource, Effect.zipRight(checkSplitOptions(options), Effect.map(store, (s) => makeDocumentSource(s, options))))
 
   /**
    * Documents from memory: a flat list is one shard, a list of lists is several. Each shard is

@@ -40,9 +40,11 @@ export class ParquetColumnType extends Data.TaggedError("ParquetColumnType")<{
   readonly path: string
   readonly column: string
   readonly found: string
+  /** What the column should hold; strings (utf8) when absent. */
+  readonly expected?: string
 }> {
   override get message(): string {
-    return `corpus file ${this.path}: column '${this.column}' holds ${this.found}, expected strings (utf8)`
+    return `corpus file ${this.path}: column '${this.column}' holds ${this.found}, expected ${this.expected ?? "strings (utf8)"}`
   }
 }
 
@@ -88,5 +90,105 @@ export class InvalidDataOption extends Data.TaggedError("InvalidDataOption")<{
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// The Hub client and the shard cache.
+
+export class ShardUnavailable extends Data.TaggedError("ShardUnavailable")<{
+  readonly url: string
+  /** The last HTTP status, when the server answered at all. */
+  readonly status?: number
+  readonly retries: number
+  readonly reason: string
+}> {
+  override get message(): string {
+    const last = this.status === undefined ? this.reason : `HTTP ${this.status}`
+    return `cannot fetch ${this.url} (${last}, ${this.retries} retries); check the network or the endpoint and run again: ` +
+      `bytes already downloaded are kept`
+  }
+}
+
+export class ShardNotFound extends Data.TaggedError("ShardNotFound")<{
+  readonly url: string
+}> {
+  override get message(): string {
+    return `${this.url} does not exist (HTTP 404); check the dataset name, data.revision and the shard path`
+  }
+}
+
+export class ShardForbidden extends Data.TaggedError("ShardForbidden")<{
+  readonly url: string
+  readonly status: number
+}> {
+  override get message(): string {
+    return `${this.url} refused access (HTTP ${this.status}); set HF_TOKEN to a token that can read this dataset ` +
+      `(for a gated dataset, accept its terms on the Hub first)`
+  }
+}
+
+export class ShardCorrupt extends Data.TaggedError("ShardCorrupt")<{
+  readonly url: string
+  readonly expectedSha256: string
+  readonly actualSha256: string
+  readonly expectedSize: number
+  readonly actualSize: number
+  readonly attempts: number
+}> {
+  override get message(): string {
+    return `${this.url} arrived damaged ${this.attempts} times (expected ${this.expectedSize} bytes, sha256 ${this.expectedSha256.slice(0, 12)}…; ` +
+      `got ${this.actualSize} bytes, sha256 ${this.actualSha256.slice(0, 12)}…); the bad copy was deleted, try again later`
+  }
+}
+
+export class ShardCacheError extends Data.TaggedError("ShardCacheError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `shard cache ${this.path}: ${this.reason}; check free space and permissions of data.cache_dir`
+  }
+}
+
+export class ShardCacheFull extends Data.TaggedError("ShardCacheFull")<{
+  readonly shard: string
+  readonly needed: number
+  readonly capBytes: number
+  readonly heldBytes: number
+}> {
+  override get message(): string {
+    const gb = (n: number) => (n / 1e9).toFixed(2)
+    return `shard ${this.shard} needs ${gb(this.needed)} GB but the cache cap is ${gb(this.capBytes)} GB and running jobs hold ` +
+      `${gb(this.heldBytes)} GB; raise data.cache_max_gb or select fewer data.shards`
+  }
+}
+
+export type HubError = ShardUnavailable | ShardNotFound | ShardForbidden | ShardCorrupt | ShardCacheError | ShardCacheFull
+
+// ---------------------------------------------------------------------------------------
+// Tokenisation workers and the token cache.
+
+export class TokenizeWorkerFailed extends Data.TaggedError("TokenizeWorkerFailed")<{
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `a tokenizer worker failed (${this.reason}); run again with data.workers = 0 to tokenise on the main thread`
+  }
+}
+
+export class TokenCacheError extends Data.TaggedError("TokenCacheError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `token cache ${this.path}: ${this.reason}; delete the file (it is rebuilt) or set data.token_cache to false`
+  }
+}
+
 export type ParquetError = ParquetFileMissing | ParquetCorrupt | ParquetMissingColumn | ParquetColumnType
-export type DataError = ParquetError | CursorOutOfRange | EmptySplit | InvalidDataOption
+export type DataError =
+  | ParquetError
+  | CursorOutOfRange
+  | EmptySplit
+  | InvalidDataOption
+  | HubError
+  | TokenizeWorkerFailed
+  | TokenCacheError

@@ -2,13 +2,22 @@
 // reader opens one lazily (only the footer is read up front), checks that it holds documents
 // in a string `text` column, and hands out one row group at a time, decoded to apache-arrow,
 // reading only the columns asked for, so memory stays flat however large the file is.
-// Decoding runs in a worker thread (see parquet-worker.mjs for why).
+// Decoding runs in a worker thread (see parquet-worker.mjs for why). A shard is a local file
+// or a remote one read by byte ranges (`RemoteParquet`): the same reader serves both.
 import * as arrow from "apache-arrow"
-import { Effect, Scope, Stream } from "effect"
+import { Effect, Runtime, Scope, Stream } from "effect"
 import { stat } from "node:fs/promises"
 import { basename } from "node:path"
 import { Worker } from "node:worker_threads"
-import { ParquetColumnType, ParquetCorrupt, type ParquetError, ParquetFileMissing, ParquetMissingColumn } from "./errors.ts"
+import {
+  type HubError,
+  ParquetColumnType,
+  ParquetCorrupt,
+  type ParquetError,
+  ParquetFileMissing,
+  ParquetMissingColumn
+} from "./errors.ts"
+import { type ColumnFilter, filterColumns, filterProblem, rowMask } from "./filters.ts"
 
 // ---------------------------------------------------------------------------------------
 // The decoder: a worker thread that owns parquet-wasm, restarted after any failure.
@@ -25,11 +34,28 @@ interface Reply {
   readonly error?: string
 }
 
+/**
+ * A parquet file on a server, read by byte ranges: `read(start, end)` returns bytes
+ * [start, end). `key` identifies it to the decoder (a URL), `name` is for messages.
+ */
+export interface RemoteParquet {
+  readonly key: string
+  readonly name: string
+  readonly size: number
+  readonly read: (start: number, end: number) => Effect.Effect<Uint8Array, HubError>
+}
+
+/** A shard to open: a local path, or a remote file. */
+export type ParquetLocation = string | RemoteParquet
+
+/** Why a decoder request failed: the decoder's own reason, or the network error behind a remote read. */
+export type DecodeFailure = string | HubError
+
 export interface ParquetDecoder {
-  /** Row counts per row group and the Arrow schema (as IPC bytes); fails with the decoder's reason. */
-  readonly describe: (path: string) => Effect.Effect<DescribeResult, string>
-  /** One row group, only `columns`, as an Arrow IPC stream; fails with the decoder's reason. */
-  readonly read: (path: string, rowGroup: number, columns: ReadonlyArray<string>) => Effect.Effect<Uint8Array, string>
+  /** Row counts per row group and the Arrow schema (as IPC bytes). */
+  readonly describe: (location: ParquetLocation) => Effect.Effect<DescribeResult, DecodeFailure>
+  /** One row group, only `columns`, as an Arrow IPC stream. */
+  readonly read: (location: ParquetLocation, rowGroup: number, columns: ReadonlyArray<string>) => Effect.Effect<Uint8Array, DecodeFailure>
 }
 
 const workerUrl = new URL("./parquet-worker.mjs", import.meta.url)
@@ -40,6 +66,30 @@ const workerUrl = new URL("./parquet-worker.mjs", import.meta.url)
  * WebAssembly instance that has panicked is not safe to reuse.
  */
 export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scope> = Effect.gen(function* () {
+  // Remote files the worker may ask bytes of, by key, and the last network error of each
+  // (the worker only sees a string; the caller gets the tagged error back).
+  const remotes = new Map<string, RemoteParquet>()
+  const remoteErrors = new Map<string, HubError>()
+  const runtime = yield* Effect.runtime<never>()
+  const serveRange = (thread: Worker, ask: { rid: number; path: string; start: number; end: number }) => {
+    const remote = remotes.get(ask.path)
+    if (remote === undefined) {
+      thread.postMessage({ rangeReply: ask.rid, ok: false, error: `no remote file registered as ${ask.path}` })
+      return
+    }
+    Runtime.runCallback(runtime)(remote.read(ask.start, ask.end), {
+      onExit: (exit) => {
+        if (exit._tag === "Success") {
+          thread.postMessage({ rangeReply: ask.rid, ok: true, bytes: exit.value }, [exit.value.buffer as ArrayBuffer])
+        } else {
+          const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+          if (failure !== undefined) remoteErrors.set(ask.path, failure)
+          thread.postMessage({ rangeReply: ask.rid, ok: false, error: failure?.message ?? "remote read interrupted" })
+        }
+      }
+    })
+  }
+
   // Each worker answers only its own requests: when one dies, its late 'exit' event must not
   // fail the requests already sent to its replacement.
   interface Live {
@@ -63,7 +113,8 @@ export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scop
       pending.clear()
     }
     thread.unref()
-    thread.on("message", (reply: Reply) => {
+    thread.on("message", (reply: Reply & { range?: { rid: number; path: string; start: number; end: number } }) => {
+      if (reply.range !== undefined) return serveRange(thread, reply.range)
       const resolve = pending.get(reply.id)
       pending.delete(reply.id)
       if (pending.size === 0) thread.unref()
@@ -92,11 +143,29 @@ export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scop
   const lock = yield* Effect.makeSemaphore(1)
   yield* Effect.addFinalizer(() => Effect.sync(retire))
 
+  /** The request fields naming a location; registers a remote file so the worker can ask for its bytes. */
+  const target = (location: ParquetLocation) => {
+    if (typeof location === "string") return { path: location }
+    remotes.set(location.key, location)
+    return { path: location.key, remote: { size: location.size } }
+  }
+  /** A failed request on a remote file reports the network error behind it, when there was one. */
+  const explain = (location: ParquetLocation) => (reason: string): DecodeFailure => {
+    if (typeof location === "string") return reason
+    const network = remoteErrors.get(location.key)
+    remoteErrors.delete(location.key)
+    return network ?? reason
+  }
+
   return {
-    describe: (path) => lock.withPermits(1)(request({ op: "describe", path })) as Effect.Effect<DescribeResult, string>,
-    read: (path, rowGroup, columns) =>
-      lock.withPermits(1)(request({ op: "read", path, rowGroup, columns: [...columns] })).pipe(
-        Effect.map((result) => (result as { ipc: Uint8Array }).ipc)
+    describe: (location) =>
+      lock.withPermits(1)(request({ op: "describe", ...target(location) })).pipe(
+        Effect.mapError(explain(location))
+      ) as Effect.Effect<DescribeResult, DecodeFailure>,
+    read: (location, rowGroup, columns) =>
+      lock.withPermits(1)(request({ op: "read", ...target(location), rowGroup, columns: [...columns] })).pipe(
+        Effect.map((result) => (result as { ipc: Uint8Array }).ipc),
+        Effect.mapError(explain(location))
       )
   }
 })
@@ -104,13 +173,26 @@ export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scop
 // ---------------------------------------------------------------------------------------
 // A validated shard.
 
-/** The documents of one row group, in row order. A null `text` (a missing document) stays null. */
+/**
+ * The documents of one row group, in row order. A row without a document (a null `text`, or
+ * a row a filter rejected) has a null text: it keeps its row number but is never trained on.
+ * A store that already holds tokens (the token cache) gives `tokens` instead of texts: each
+ * document's ids followed by end-of-text, null where there is no document, and `texts` empty.
+ */
 export interface RowGroupDocuments {
   readonly texts: ReadonlyArray<string | null>
   readonly ids: ReadonlyArray<string>
+  readonly tokens?: ReadonlyArray<TokenArray | null>
 }
 
+/** Token ids as stored: Int32Array when tokenised here, Uint16Array/Uint32Array from the token cache. */
+export type TokenArray = Int32Array | Uint16Array | Uint32Array
+
+/** Everything that can go wrong reading a shard, local or remote. */
+export type ShardReadError = ParquetError | HubError
+
 export interface ParquetShard {
+  /** The file path, or the URL of a remote file: what messages name. */
   readonly path: string
   /** Rows in each row group, in file order. */
   readonly rowGroupRows: ReadonlyArray<number>
@@ -119,9 +201,14 @@ export interface ParquetShard {
   /** False when the file has no `id` column; ids are then `<file name>#<row group>:<row>`. */
   readonly hasIds: boolean
   /** One row group as an Arrow table holding only `columns`. */
-  readonly readRowGroup: (rowGroup: number, columns: ReadonlyArray<string>) => Effect.Effect<arrow.Table, ParquetError>
-  /** One row group's texts and ids as JavaScript strings. */
-  readonly readDocuments: (rowGroup: number) => Effect.Effect<RowGroupDocuments, ParquetError>
+  readonly readRowGroup: (rowGroup: number, columns: ReadonlyArray<string>) => Effect.Effect<arrow.Table, ShardReadError>
+  /** One row group's texts and ids as JavaScript strings, with the filters applied (rejected rows have a null text). */
+  readonly readDocuments: (rowGroup: number) => Effect.Effect<RowGroupDocuments, ShardReadError>
+}
+
+export interface OpenShardOptions {
+  /** Keep only rows passing every filter (see filters.ts); checked against the schema on open. */
+  readonly filters?: ReadonlyArray<ColumnFilter>
 }
 
 const isStringType = (type: arrow.DataType): boolean =>
@@ -140,30 +227,52 @@ const requireStringColumn = (path: string, schema: arrow.Schema, column: string,
     : Effect.fail(new ParquetColumnType({ path, column, found: String(field.type) }))
 }
 
+const checkFilters = (path: string, schema: arrow.Schema, filters: ReadonlyArray<ColumnFilter>) =>
+  Effect.gen(function* () {
+    for (const filter of filters) {
+      const field = schema.fields.find((f) => f.name === filter.column)
+      if (field === undefined) {
+        return yield* new ParquetMissingColumn({ path, column: filter.column, found: schema.fields.map((f) => f.name) })
+      }
+      if (filterProblem([filter], schema) !== undefined) {
+        return yield* new ParquetColumnType({ path, column: filter.column, found: String(field.type), expected: "numbers, for a numeric filter" })
+      }
+    }
+  })
+
+/** A decoder failure on `path`: the network error behind it, or the file's damage. */
+const corrupt = (path: string, rowGroup?: number) => (failure: DecodeFailure): ShardReadError =>
+  typeof failure === "string" ? new ParquetCorrupt({ path, rowGroup, reason: failure }) : failure
+
 /**
- * Open the parquet file at `path` and check it can serve documents: it exists, its footer
- * parses, and it has a string `text` column (and, if it has an `id` column, that is strings too).
+ * Open a parquet shard (a local path, or a remote file read by ranges) and check it can serve
+ * documents: it exists, its footer parses, it has a string `text` column (and, if it has an
+ * `id` column, that is strings too), and every filter names a column it can compare.
  */
 export const openParquetShard = (
   decoder: ParquetDecoder,
-  path: string
-): Effect.Effect<ParquetShard, ParquetError> =>
+  location: ParquetLocation,
+  options: OpenShardOptions = {}
+): Effect.Effect<ParquetShard, ShardReadError> =>
   Effect.gen(function* () {
-    const info = yield* Effect.tryPromise({
-      try: () => stat(path),
-      catch: (error) => new ParquetFileMissing({ path, reason: (error as NodeJS.ErrnoException).code ?? String(error) })
-    })
-    if (!info.isFile()) return yield* new ParquetFileMissing({ path, reason: "not a regular file" })
+    const path = typeof location === "string" ? location : location.name
+    if (typeof location === "string") {
+      const info = yield* Effect.tryPromise({
+        try: () => stat(location),
+        catch: (error) => new ParquetFileMissing({ path, reason: (error as NodeJS.ErrnoException).code ?? String(error) })
+      })
+      if (!info.isFile()) return yield* new ParquetFileMissing({ path, reason: "not a regular file" })
+    }
 
-    const described = yield* decoder.describe(path).pipe(
-      Effect.mapError((reason) => new ParquetCorrupt({ path, reason }))
-    )
+    const described = yield* decoder.describe(location).pipe(Effect.mapError(corrupt(path)))
     const schema = yield* Effect.try({
       try: () => arrow.tableFromIPC(described.schemaIpc).schema,
       catch: (error) => new ParquetCorrupt({ path, reason: `unreadable schema: ${String(error)}` })
     })
     yield* requireStringColumn(path, schema, "text", true)
     const hasIds = yield* requireStringColumn(path, schema, "id", false)
+    const filters = options.filters ?? []
+    yield* checkFilters(path, schema, filters)
     const rowGroupRows = described.rowGroupRows
 
     const readRowGroup = (rowGroup: number, columns: ReadonlyArray<string>) =>
@@ -178,9 +287,7 @@ export const openParquetShard = (
             return yield* new ParquetMissingColumn({ path, column, found: schema.fields.map((f) => f.name) })
           }
         }
-        const ipc = yield* decoder.read(path, rowGroup, columns).pipe(
-          Effect.mapError((reason) => new ParquetCorrupt({ path, rowGroup, reason }))
-        )
+        const ipc = yield* decoder.read(location, rowGroup, columns).pipe(Effect.mapError(corrupt(path, rowGroup)))
         const table = yield* Effect.try({
           try: () => arrow.tableFromIPC(ipc),
           catch: (error) => new ParquetCorrupt({ path, rowGroup, reason: `undecodable Arrow data: ${String(error)}` })
@@ -194,15 +301,17 @@ export const openParquetShard = (
       })
 
     const fileName = basename(path)
+    const documentColumns = [...new Set([...(hasIds ? ["text", "id"] : ["text"]), ...filterColumns(filters)])]
     const readDocuments = (rowGroup: number) =>
-      readRowGroup(rowGroup, hasIds ? ["text", "id"] : ["text"]).pipe(
+      readRowGroup(rowGroup, documentColumns).pipe(
         Effect.map((table): RowGroupDocuments => {
           const textColumn = table.getChild("text")!
           const idColumn = hasIds ? table.getChild("id") : null
+          const keep = filters.length > 0 ? rowMask(filters, table) : undefined
           const texts: Array<string | null> = new Array(table.numRows)
           const ids: string[] = new Array(table.numRows)
           for (let row = 0; row < table.numRows; row++) {
-            texts[row] = textColumn.get(row) ?? null
+            texts[row] = keep === undefined || keep[row] ? (textColumn.get(row) ?? null) : null
             ids[row] = idColumn?.get(row) ?? `${fileName}#${rowGroup}:${row}`
           }
           return { texts, ids }
@@ -216,7 +325,7 @@ export const openParquetShard = (
 export const rowGroupBatches = (
   shard: ParquetShard,
   columns: ReadonlyArray<string> = ["text"]
-): Stream.Stream<{ readonly rowGroup: number; readonly batch: arrow.RecordBatch }, ParquetError> =>
+): Stream.Stream<{ readonly rowGroup: number; readonly batch: arrow.RecordBatch }, ShardReadError> =>
   Stream.fromIterable(shard.rowGroupRows.keys()).pipe(
     Stream.mapEffect((rowGroup) =>
       shard.readRowGroup(rowGroup, columns).pipe(

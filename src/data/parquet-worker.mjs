@@ -5,9 +5,17 @@
 // the thread that trains. Plain JavaScript, because a worker thread gets no TypeScript loader.
 //
 // Protocol (one request at a time; the reader serialises them):
-//   { id, op: "describe", path }                 -> { rowGroupRows: number[], schemaIpc: Uint8Array }
-//   { id, op: "read", path, rowGroup, columns }  -> { ipc: Uint8Array }  (Arrow IPC stream)
+//   { id, op: "describe", path, remote? }                 -> { rowGroupRows: number[], schemaIpc: Uint8Array }
+//   { id, op: "read", path, rowGroup, columns, remote? }  -> { ipc: Uint8Array }  (Arrow IPC stream)
 // Replies are { id, ok: true, result } or { id, ok: false, error: string }.
+//
+// Remote files (`remote: { size }`): `path` is then a key, not a file. parquet-wasm reads a
+// file through the Blob interface (size, slice, arrayBuffer), so a Blob-shaped object whose
+// arrayBuffer() asks the parent thread for the bytes lets it read a file on a web server by
+// range requests: the footer first, then only the column chunks of the row group asked for.
+// The parent does the HTTP (with its retries and credentials); this thread only asks:
+//   worker -> parent  { range: { rid, path, start, end } }
+//   parent -> worker  { rangeReply: rid, ok: true, bytes: Uint8Array } | { rangeReply: rid, ok: false, error }
 import { openAsBlob } from "node:fs"
 import { parentPort } from "node:worker_threads"
 import * as parquet from "parquet-wasm"
@@ -17,11 +25,44 @@ import * as parquet from "parquet-wasm"
 const MAX_OPEN_FILES = 8
 const open = new Map()
 
-const fileFor = async (path) => {
-  const cached = open.get(path)
+const ranges = new Map()
+let nextRange = 0
+const fetchRange = (path, start, end) =>
+  new Promise((resolve, reject) => {
+    const rid = nextRange++
+    ranges.set(rid, { resolve, reject })
+    parentPort.postMessage({ range: { rid, path, start, end } })
+  })
+
+/** A read-only Blob over bytes [start, end) of a remote file, with Blob's slice arithmetic. */
+class RemoteBlob {
+  constructor(path, start, end) {
+    this.path = path
+    this.start = start
+    this.end = end
+  }
+  get size() {
+    return this.end - this.start
+  }
+  slice(start = 0, end = this.size) {
+    const clamp = (i) => Math.max(0, Math.min(this.size, i < 0 ? this.size + i : i))
+    const from = clamp(start)
+    return new RemoteBlob(this.path, this.start + from, this.start + Math.max(from, clamp(end)))
+  }
+  async arrayBuffer() {
+    const bytes = await fetchRange(this.path, this.start, this.end)
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+  }
+}
+
+const fileFor = async (request) => {
+  const cached = open.get(request.path)
   if (cached !== undefined) return cached
-  const file = await parquet.ParquetFile.fromFile(await openAsBlob(path))
-  open.set(path, file)
+  const blob = request.remote === undefined
+    ? await openAsBlob(request.path)
+    : new RemoteBlob(request.path, 0, request.remote.size)
+  const file = await parquet.ParquetFile.fromFile(blob)
+  open.set(request.path, file)
   if (open.size > MAX_OPEN_FILES) {
     const [oldestPath, oldest] = open.entries().next().value
     open.delete(oldestPath)
@@ -31,7 +72,7 @@ const fileFor = async (path) => {
 }
 
 const handle = async (request) => {
-  const file = await fileFor(request.path)
+  const file = await fileFor(request)
   if (request.op === "describe") {
     const metadata = file.metadata()
     const rowGroupRows = []
@@ -42,7 +83,15 @@ const handle = async (request) => {
   return { result: { ipc: table.intoIPCStream() } }
 }
 
-parentPort.on("message", (request) => {
+parentPort.on("message", (message) => {
+  if (message.rangeReply !== undefined) {
+    const waiting = ranges.get(message.rangeReply)
+    ranges.delete(message.rangeReply)
+    if (message.ok) waiting?.resolve(message.bytes)
+    else waiting?.reject(new Error(message.error))
+    return
+  }
+  const request = message
   handle(request).then(
     ({ result }) => {
       const transfer = [result.schemaIpc?.buffer ?? result.ipc.buffer]

@@ -22,6 +22,8 @@ export interface TrainerConfig {
   readonly adamw: AdamWConfig
   /** Global gradient-norm ceiling; 0 disables clipping. */
   readonly clip: number
+  /** Skip a step whose loss or gradient norm is this many standard deviations high; 0 disables. */
+  readonly outlierZ?: number
 }
 
 export interface StepResult {
@@ -33,6 +35,8 @@ export interface StepResult {
   readonly tokens: number
   readonly ms: number
   readonly tokensPerSecond: number
+  /** True when the outlier guard refused to apply this step. */
+  readonly skipped: boolean
 }
 
 export class NonFiniteLoss extends Data.TaggedError("NonFiniteLoss")<{
@@ -103,22 +107,53 @@ export const clipGradients = (grads: Map<string, tf.Tensor>, norm: number, clip:
   }
 }
 
+/**
+ * Running statistics for the optional outlier guard: a step whose loss or gradient norm lies more
+ * than z standard deviations above the mean of the recent window is skipped, not applied.
+ */
+export interface OutlierWindow {
+  readonly losses: number[]
+  readonly norms: number[]
+}
+
+const WINDOW = 50
+const MIN_HISTORY = 20
+
+const zScore = (xs: readonly number[], x: number) => {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length
+  const variance = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length
+  return (x - mean) / Math.sqrt(variance + 1e-12)
+}
+
+export interface TrainerRestore {
+  /** Steps taken so far, skipped ones included (the schedule's position). */
+  readonly steps: number
+  readonly optimizer: AdamWState
+  readonly rng: RngState
+  readonly outliers?: OutlierWindow
+}
+
 export class Trainer {
   readonly optimizer: AdamWState
   private rng: Rng
+  private stepsTaken: number
+  readonly outliers: OutlierWindow
 
   constructor(
     readonly model: GPT,
     readonly config: TrainerConfig,
     seed: number,
-    restored?: { optimizer?: AdamWState; rng?: RngState }
+    restored?: TrainerRestore
   ) {
     this.optimizer = restored?.optimizer ?? initAdamW(model.params)
-    this.rng = restored?.rng ? Rng.fromState(restored.rng) : Rng.seeded(seed, "dropout")
+    this.rng = restored ? Rng.fromState(restored.rng) : Rng.seeded(seed, "dropout")
+    this.stepsTaken = restored?.steps ?? 0
+    this.outliers = restored?.outliers ?? { losses: [], norms: [] }
   }
 
+  /** Steps taken so far (skipped steps included). */
   get step(): number {
-    return this.optimizer.step
+    return this.stepsTaken
   }
 
   rngState(): RngState {
@@ -129,20 +164,41 @@ export class Trainer {
   trainStep(windows: readonly TokenWindows[]): Effect.Effect<StepResult, NonFiniteLoss> {
     return Effect.suspend(() => {
       const started = performance.now()
-      const step = this.optimizer.step
+      const step = this.stepsTaken
       const { loss, grads } = accumulateGradients(this.model, windows, () => this.rng.nextSeed())
       const gradNorm = globalNorm(grads)
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
         tf.dispose([...grads.values()])
-        return Effect.fail(new NonFiniteLoss({ step, loss, gradNorm }))
+        return Effect.fail(new NonFiniteLoss({ step: step + 1, loss, gradNorm }))
       }
-      clipGradients(grads, gradNorm, this.config.clip)
       const lr = learningRate(this.config.schedule, step)
-      adamwUpdate(this.model.params, grads, this.optimizer, lr, this.config.adamw)
-      tf.dispose([...grads.values()])
+      const skipped = this.isOutlier(loss, gradNorm)
+      if (skipped) tf.dispose([...grads.values()])
+      else {
+        clipGradients(grads, gradNorm, this.config.clip)
+        adamwUpdate(this.model.params, grads, this.optimizer, lr, this.config.adamw)
+        tf.dispose([...grads.values()])
+        this.remember(loss, gradNorm)
+      }
+      this.stepsTaken = step + 1
       const ms = performance.now() - started
       const tokens = windows.reduce((n, w) => n + w.batch * w.context, 0)
-      return Effect.succeed({ step: step + 1, loss, gradNorm, lr, tokens, ms, tokensPerSecond: (tokens / ms) * 1000 })
+      return Effect.succeed({ step: step + 1, loss, gradNorm, lr, tokens, ms, tokensPerSecond: (tokens / ms) * 1000, skipped })
     })
+  }
+
+  private isOutlier(loss: number, norm: number): boolean {
+    const z = this.config.outlierZ ?? 0
+    if (z <= 0 || this.outliers.losses.length < MIN_HISTORY) return false
+    return zScore(this.outliers.losses, loss) > z || zScore(this.outliers.norms, norm) > z
+  }
+
+  private remember(loss: number, norm: number) {
+    this.outliers.losses.push(loss)
+    this.outliers.norms.push(norm)
+    if (this.outliers.losses.length > WINDOW) {
+      this.outliers.losses.shift()
+      this.outliers.norms.shift()
+    }
   }
 }

@@ -28,11 +28,11 @@ describe("pretrain pipeline on the shipped corpus", () => {
           "generate.max_new_tokens=8"
         ])
         const result = yield* runPretrain(config)
-        expect(result.finalEval.loss).toBeLessThan(result.initialEval.loss - 1.5)
+        expect(result.finalEval!.loss).toBeLessThan(result.initialEval!.loss - 1.5)
         expect(result.steps).toHaveLength(40)
         expect(result.steps.every((s) => Number.isFinite(s.loss) && s.lr > 0)).toBe(true)
-        expect(result.sample.startsWith("The whale")).toBe(true)
-        expect(result.sample.length).toBeGreaterThan("The whale".length)
+        expect(result.sample!.startsWith("The whale")).toBe(true)
+        expect(result.sample!.length).toBeGreaterThan("The whale".length)
 
         const latest = fs.readFileSync(path.join(dir, "latest"), "utf8").trim()
         expect(latest).toBe("checkpoints/step-00000040")

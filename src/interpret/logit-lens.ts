@@ -1,0 +1,107 @@
+// Why this file exists: the logit lens (nostalgebraist, 2020) asks "what would the model say if it
+// had to stop here?". The residual stream x_ℓ after layer ℓ lives in the same space as the final
+// one, so we decode it exactly as the model decodes its last layer:
+//     p_ℓ = softmax( LN_f(x_ℓ) · W_Uᵀ )
+// and watch the prediction form layer by layer. At the last layer this *is* the model's output.
+//
+// Per stage (the embeddings, then after each block) and position we report the top-k tokens,
+// the entropy H(p_ℓ) = −Σ p log p (nats), the rank and probability of the token that actually
+// comes next, and KL(p_final ‖ p_ℓ) = Σ p_final (log p_final − log p_ℓ): how many nats the
+// early read-out is from the final answer (0 at the last stage).
+import * as tf from "@tensorflow/tfjs"
+import type { GPT } from "../model/gpt.ts"
+import { blockHookNames } from "../model/hooks.ts"
+import { layerNorm } from "../model/layers.ts"
+import { cacheActivations, idsTensor } from "./hooks.ts"
+
+export interface LensPrediction {
+  readonly token: number
+  readonly prob: number
+}
+
+export interface LensCell {
+  /** The k most likely tokens, most likely first. */
+  readonly top: ReadonlyArray<LensPrediction>
+  /** Entropy of the read-out distribution, in nats. */
+  readonly entropy: number
+  /** KL(final ‖ this stage), in nats. */
+  readonly klToFinal: number
+  /** The token at the next position: its rank (0 = top-1) and probability. Absent at the last position. */
+  readonly next?: { readonly token: number; readonly rank: number; readonly prob: number }
+}
+
+export interface LogitLensResult {
+  readonly tokens: ReadonlyArray<number>
+  /** "embed", then "L0" … "L{n−1}" (the residual stream after each block). */
+  readonly stages: ReadonlyArray<string>
+  /** The hook each stage reads. */
+  readonly hooks: ReadonlyArray<string>
+  /** cells[stage][position] */
+  readonly cells: ReadonlyArray<ReadonlyArray<LensCell>>
+}
+
+/** The residual-stream hook points the lens reads: before block 0, then after every block. */
+export const lensStages = (layers: number): { stages: string[]; hooks: string[] } => ({
+  stages: ["embed", ...Array.from({ length: layers }, (_, l) => `L${l}`)],
+  hooks: [blockHookNames(0).residPre, ...Array.from({ length: layers }, (_, l) => blockHookNames(l).residPost)]
+})
+
+/** log softmax(LN_f(x) · W_Uᵀ) for a residual stream x [T, d] → [T, V]. */
+export const decodeResidual = (model: GPT, x: tf.Tensor2D): tf.Tensor2D =>
+  tf.tidy(() => {
+    const gamma = model.params.get("ln_f.weight")!
+    const beta = model.params.get("ln_f.bias")!
+    const normalised = layerNorm(x, gamma, beta, model.config.lnEps) as tf.Tensor2D
+    return tf.logSoftmax(model.unembed(normalised)) as tf.Tensor2D
+  })
+
+/** Runs the lens on one prompt (ids already validated). */
+export const logitLens = (model: GPT, ids: ReadonlyArray<number>, topK = 5): LogitLensResult => {
+  const T = ids.length
+  const V = model.config.vocabSize
+  const k = Math.max(1, Math.min(topK, V))
+  const { stages, hooks } = lensStages(model.config.layers)
+  const input = idsTensor([ids])
+  const cache = cacheActivations(model, input, hooks)
+  input.dispose()
+  const residual = (hook: string) => tf.reshape(cache.get(hook), [T, model.config.dModel]) as tf.Tensor2D
+  const finalLogp = tf.tidy(() => decodeResidual(model, residual(hooks[hooks.length - 1])))
+  // Flat indices of the next tokens in a [T, V] table: row t, column ids[t+1].
+  const nextIds = ids.slice(1)
+  const nextFlat = tf.tensor1d(nextIds.map((id, t) => t * V + id), "int32")
+  const cells: LensCell[][] = []
+  try {
+    for (const hook of hooks) {
+      const parts = tf.tidy(() => {
+        const logp = decodeResidual(model, residual(hook)) // [T, V]
+        const p = tf.exp(logp)
+        const entropy = tf.neg(tf.sum(tf.mul(p, logp), -1)) // [T]
+        const kl = tf.sum(tf.mul(tf.exp(finalLogp), tf.sub(finalLogp, logp)), -1) // [T]
+        const { values, indices } = tf.topk(logp, k) // [T, k]
+        const parts: tf.Tensor[] = [entropy, kl, values, indices]
+        if (nextIds.length > 0) {
+          const nextLogp = tf.gather(tf.reshape(logp, [-1]), nextFlat) // [T−1]
+          // rank = how many tokens the read-out prefers strictly over the true next token
+          const rank = tf.sum(tf.cast(tf.greater(tf.slice(logp, [0, 0], [T - 1, V]), tf.expandDims(nextLogp, 1)), "int32"), -1)
+          parts.push(nextLogp, rank)
+        }
+        return parts
+      })
+      // Read outside tidy: tidy would walk returned typed arrays element by element.
+      const [entropy, kl, values, indices, nextLogp, rank] = parts.map((t) => t.dataSync())
+      tf.dispose(parts)
+      const row: LensCell[] = []
+      for (let t = 0; t < T; t++) {
+        const top: LensPrediction[] = []
+        for (let j = 0; j < k; j++) top.push({ token: indices[t * k + j], prob: Math.exp(values[t * k + j]) })
+        const cell: LensCell = { top, entropy: entropy[t], klToFinal: Math.max(0, kl[t]) }
+        row.push(t < T - 1 ? { ...cell, next: { token: nextIds[t], rank: rank[t], prob: Math.exp(nextLogp[t]) } } : cell)
+      }
+      cells.push(row)
+    }
+  } finally {
+    tf.dispose([finalLogp, nextFlat])
+    cache.dispose()
+  }
+  return { tokens: [...ids], stages, hooks, cells }
+}
