@@ -9,12 +9,18 @@
 // position k·T, so each window's last token is the next window's first: every token after
 // the very first is a target exactly once, and no token is wasted between windows. A batch
 // is B consecutive windows, row-major [B, T+1], and moves the stream forward by B·T tokens.
-import { Chunk, Effect, Stream } from "effect"
+//
+// Tokens come from a `DocumentTokenizer`: this thread by default, a worker pool when one is
+// given. Tokenising runs ahead of packing (`prefetch` batches), so with a pool the trainer
+// finds batches ready; the batches are the same whichever tokenizer made them.
+import { Chunk, Effect, Option, Stream } from "effect"
 import type { Encoding } from "../tokenizer/encoding.ts"
 import { Tokenizer } from "../tokenizer/tokenizer.ts"
 import type { DataCursor } from "./cursor.ts"
 import { type DocBatch, DocumentSource, type DocumentSourceShape } from "./document-source.ts"
 import { CursorOutOfRange, type DataError, InvalidDataOption, ValidationSetEmpty } from "./errors.ts"
+import type { TokenArray } from "./parquet-reader.ts"
+import { DocumentTokenizer, type DocumentTokenizerShape, inlineTokenizer } from "./tokenize-pool.ts"
 
 export interface Batch {
   /** Token ids, row-major [batch, context + 1]. */
@@ -32,6 +38,13 @@ export interface PackOptions {
   readonly context: number
   /** Where the first batch starts: `source.start(seed)` for a fresh run, a saved cursor to resume. */
   readonly cursor: DataCursor
+  /** Who tokenises: a worker pool, or (default) this thread with `encoding`. */
+  readonly tokenizer?: DocumentTokenizerShape
+  /**
+   * Batches prepared ahead of the consumer (default 0: on demand). With a pool, about
+   * 2-8 keeps the workers busy while the trainer computes; memory grows by B·(T+1) ints each.
+   */
+  readonly prefetch?: number
 }
 
 /** A document's tokens with its end-of-text, and where the document lives. */
@@ -40,15 +53,7 @@ interface Segment {
   readonly rowGroup: number
   readonly row: number
   readonly epoch: number
-  readonly tokens: Int32Array
-}
-
-const documentTokens = (encoding: Encoding, text: string): Int32Array => {
-  const ids = encoding.encode(text)
-  const tokens = new Int32Array(ids.length + 1)
-  tokens.set(ids)
-  tokens[ids.length] = encoding.eot
-  return tokens
+  readonly tokens: TokenArray
 }
 
 /**
@@ -109,30 +114,42 @@ class TokenQueue {
 const checkPositiveInt = (option: string, value: number): InvalidDataOption | undefined =>
   Number.isInteger(value) && value > 0 ? undefined : new InvalidDataOption({ option, value, expected: "a positive integer" })
 
-const flattenDocuments = (docBatch: DocBatch) =>
-  docBatch.texts.map((text, i) => ({
-    text,
+/** The documents of a batch with their tokens, each knowing where it lives. */
+const segmentsOf = (docBatch: DocBatch, tokens: ReadonlyArray<TokenArray>): ReadonlyArray<Segment> =>
+  tokens.map((t, i) => ({
+    tokens: t,
     shard: docBatch.shard,
     rowGroup: docBatch.rowGroup,
     row: docBatch.rows[i],
     epoch: docBatch.epoch
   }))
 
+/** Document batches as tokenised segments, `tokenizer.workers` batches in flight, in order. */
+const tokenizeDocuments = (
+  tokenizer: DocumentTokenizerShape,
+  documents: Stream.Stream<DocBatch, DataError>
+): Stream.Stream<Segment, DataError> =>
+  documents.pipe(
+    Stream.mapEffect((docBatch) => Effect.map(tokenizer.tokenize(docBatch), (tokens) => segmentsOf(docBatch, tokens)), {
+      concurrency: Math.max(1, tokenizer.workers)
+    }),
+    Stream.flattenIterables
+  )
+
 /** Pack an already-positioned document stream; `cursor` is where that stream starts. */
 const packDocuments = (
   encoding: Encoding,
   documents: Stream.Stream<DocBatch, DataError>,
-  { batch, context, cursor }: PackOptions
+  { batch, context, cursor, tokenizer, prefetch }: PackOptions
 ): Stream.Stream<Batch, DataError> =>
   Stream.suspend(() => {
     const queue = new TokenQueue(cursor.tokenOffset)
     const windowSpan = batch * context
     let isFirstDocument = true
 
-    return documents.pipe(
-      Stream.mapConcat(flattenDocuments),
+    const packed = tokenizeDocuments(tokenizer ?? inlineTokenizer(encoding), documents).pipe(
       Stream.mapEffect((doc) => {
-        const tokens = documentTokens(encoding, doc.text)
+        const tokens = doc.tokens
         if (isFirstDocument) {
           isFirstDocument = false
           // A cursor that points into a document must point at a document of this split,
@@ -163,6 +180,7 @@ const packDocuments = (
       }),
       Stream.flattenIterables
     )
+    return prefetch !== undefined && prefetch > 0 ? Stream.buffer(packed, { capacity: prefetch }) : packed
   })
 
 /**
@@ -176,15 +194,24 @@ export const batches = (
   options: PackOptions
 ): Stream.Stream<Batch, DataError> =>
   Stream.suspend(() => {
-    const invalid = checkPositiveInt("train.batch", options.batch) ?? checkPositiveInt("model.context", options.context)
+    const invalid = checkPositiveInt("train.batch", options.batch) ?? checkPositiveInt("model.context", options.context) ??
+      (options.tokenizer !== undefined && options.tokenizer.encoding.name !== encoding.name
+        ? new InvalidDataOption({ option: "tokenizer", value: options.tokenizer.encoding.name, expected: `${encoding.name}, the packer's encoding` })
+        : undefined)
     return invalid !== undefined ? Stream.fail(invalid) : packDocuments(encoding, source.documents(options.cursor), options)
   })
 
-/** `batches` with the tokenizer and document source taken from the environment. */
+/**
+ * `batches` with the tokenizer and document source taken from the environment, and the
+ * `DocumentTokenizer` (a worker pool) when one is provided.
+ */
 export const batchesFromServices = (
   options: PackOptions
 ): Stream.Stream<Batch, DataError, Tokenizer | DocumentSource> =>
-  Stream.unwrap(Effect.map(Effect.all([Tokenizer, DocumentSource]), ([encoding, source]) => batches(encoding, source, options)))
+  Stream.unwrap(
+    Effect.map(Effect.all([Tokenizer, DocumentSource, Effect.serviceOption(DocumentTokenizer)]), ([encoding, source, pool]) =>
+      batches(encoding, source, { ...options, tokenizer: options.tokenizer ?? Option.getOrUndefined(pool) }))
+  )
 
 export interface ValidationOptions {
   readonly batch: number
@@ -223,8 +250,8 @@ export const validationBatches = (
         found.length > 0
           ? Effect.succeed(found)
           : onePass().pipe(
-            Stream.mapConcat((docBatch) => docBatch.texts),
-            Stream.runFold(0, (tokens, text) => tokens + encoding.encode(text).length + 1),
+            Stream.mapEffect(inlineTokenizer(encoding).tokenize),
+            Stream.runFold(0, (total, docs) => docs.reduce((n, t) => n + t.length, total)),
             Effect.flatMap((tokens) => Effect.fail(new ValidationSetEmpty({ tokens, batch: options.batch, context: options.context })))
           )
       )

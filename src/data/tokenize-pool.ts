@@ -138,12 +138,12 @@ export const makeTokenizerPool = (options: PoolOptions): Effect.Effect<DocumentT
     )
 
     const leastLoaded = (): Live => {
-      let best = 0
+      let best: Live | undefined
       for (let slot = 0; slot < slots.length; slot++) {
         const live = slots[slot] ?? spawn(slot)
-        if (live.load < (slots[best] ?? spawn(best)).load) best = slot
+        if (best === undefined || live.load < best.load) best = live
       }
-      return slots[best]!
+      return best!
     }
 
     const encodePiece = (texts: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Int32Array>, TokenizeWorkerFailed> =>

@@ -105,12 +105,13 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 6px; }
 .subtitle { color: #57606a; margin: 0 0 18px; }
 figure.heatmap { margin: 8px 0 16px; overflow-x: auto; } figcaption { font-weight: 600; margin-bottom: 4px; }
-svg text { font: 11px ui-monospace, SFMono-Regular, Menlo, monospace; fill: #1b1f24; }
+svg text { font: 11px ui-monospace, SFMono-Regular, Menlo, monospace; }
+svg text.row, svg text.col, svg text.legend { fill: #1b1f24; }
 svg g.cell text { pointer-events: none; font-size: 10px; }
 svg g.cell:hover rect, svg g.cell.hot rect { stroke: #111; stroke-width: 2; }
 table.data { border-collapse: collapse; font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; }
 table.data th, table.data td { padding: 2px 10px; border-bottom: 1px solid #d0d7de; text-align: right; }
-table.data th:first-child, table.data td:first-child, table.data td.l { text-align: left; }
+table.data th.l, table.data td.l { text-align: left; }
 code, .tokens { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
 #readout { position: fixed; right: 16px; bottom: 16px; max-width: 520px; min-height: 20px; white-space: pre-wrap;
   background: #fff; border: 1px solid #8c959f; border-radius: 6px; padding: 8px 12px; box-shadow: 0 2px 8px rgba(0,0,0,.15);
@@ -151,7 +152,7 @@ export const htmlReport = (title: string, subtitle: string, sections: ReadonlyAr
   ].join("\n")
 
 const dataTable = (headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>, leftColumns = 1): string =>
-  `<table class="data"><thead><tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>` +
+  `<table class="data"><thead><tr>${headers.map((h, i) => `<th${i < leftColumns ? ' class="l"' : ""}>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>` +
   rows.map((r) => `<tr>${r.map((c, i) => `<td${i < leftColumns ? ' class="l"' : ""}>${escapeHtml(c)}</td>`).join("")}</tr>`).join("") +
   "</tbody></table>"
 

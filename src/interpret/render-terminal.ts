@@ -62,15 +62,15 @@ export const heatmap = (spec: HeatmapSpec, options: TerminalOptions = {}): strin
     const end = Math.min(cols, start + perBlock)
     if (start > 0) lines.push("")
     let header = " ".repeat(labelWidth + 1)
-    for (let c = start; c < end; c++) header += fit(spec.colLabels[c], cell)
+    for (let c = start; c < end; c++) header += fit(spec.colLabels[c], cell - 1, "right") + " "
     lines.push(header.trimEnd())
     spec.values.forEach((row, r) => {
       let line = fit(spec.rowLabels[r], labelWidth) + " "
       for (let c = start; c < end; c++) {
         const v = row[c]
-        line += paint(fit(compact(v), cell, "right"), spec.scale, v, spec.min, spec.max, color)
+        line += paint(fit(compact(v), cell - 1, "right") + " ", spec.scale, v, spec.min, spec.max, color)
       }
-      lines.push(line)
+      lines.push(color ? line : line.trimEnd())
     })
   }
   if (spec.note !== undefined) lines.push(spec.note)
@@ -137,11 +137,11 @@ export const renderLens = (result: LogitLensResult, text: TokenText, options: Te
       mean((c) => c.klToFinal).toFixed(3),
       withNext.length ? mean((c) => c.next!.prob, withNext).toFixed(3) : "–",
       withNext.length ? mean((c) => c.next!.rank, withNext).toFixed(1) : "–",
-      withNext.length ? `${withNext.filter((c) => c.next!.rank === 0).length}/${withNext.length}` : "–"
+      withNext.length ? `${withNext.filter((c) => c.top[0].token === c.next!.token).length}/${withNext.length}` : "–"
     ]
   })
   parts.push("", bold("Per stage (means over positions)", color))
-  parts.push(table(["stage", "entropy (nats)", "KL to final", "p(next)", "rank(next)", "top-1 correct"], summary, [false, true, true, true, true, true]))
+  parts.push(table(["stage", "entropy (nats)", "KL to final", "p(next)", "rank(next)", "top-1 = next"], summary, [false, true, true, true, true, true]))
 
   // The top-k at one position, stage by stage.
   const detail = options.detail ?? T - 1
