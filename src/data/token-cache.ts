@@ -61,22 +61,22 @@ const bytesPer = (dtype: TokenDtype) => (dtype === "uint16" ? 2 : 4)
 // ---------------------------------------------------------------------------------------
 // Pure encoding and decoding.
 
-const ascii = new TextEncoder()
-const utf8 = new TextDecoder()
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 const hexBytes = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16))
 const toHex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
 
 export const encodeHeader = (h: TokenCacheHeader): Uint8Array => {
   const bytes = new Uint8Array(HEADER_BYTES)
   const view = new DataView(bytes.buffer)
-  bytes.set(ascii.encode(TOKEN_CACHE_MAGIC), 0)
+  bytes.set(encoder.encode(TOKEN_CACHE_MAGIC), 0)
   view.setUint32(8, h.version, true)
   view.setUint32(12, bytesPer(h.dtype), true)
   view.setBigUint64(16, BigInt(h.tokenCount), true)
   view.setUint32(24, h.rowGroups, true)
   view.setUint32(28, h.rows, true)
   view.setBigUint64(32, BigInt(h.indexOffset), true)
-  bytes.set(ascii.encode(h.tokenizer).subarray(0, 32), 64)
+  bytes.set(encoder.encode(h.tokenizer).subarray(0, 32), 64)
   bytes.set(hexBytes(h.sourceSha256), 96)
   bytes.set(hexBytes(h.optionsSha256), 128)
   bytes.set(hexBytes(h.payloadSha256), 160)
@@ -86,7 +86,7 @@ export const encodeHeader = (h: TokenCacheHeader): Uint8Array => {
 /** The header, or why these bytes are not one. */
 export const decodeHeader = (bytes: Uint8Array): TokenCacheHeader | string => {
   if (bytes.length < HEADER_BYTES) return `the file is shorter than its ${HEADER_BYTES}-byte header`
-  if (utf8.decode(bytes.subarray(0, 8)) !== TOKEN_CACHE_MAGIC) return "not a token cache (wrong magic)"
+  if (decoder.decode(bytes.subarray(0, 8)) !== TOKEN_CACHE_MAGIC) return "not a token cache (wrong magic)"
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES)
   const version = view.getUint32(8, true)
   if (version !== TOKEN_CACHE_VERSION) return `format version ${version}, this program reads version ${TOKEN_CACHE_VERSION}`
@@ -101,7 +101,7 @@ export const decodeHeader = (bytes: Uint8Array): TokenCacheHeader | string => {
     rowGroups: view.getUint32(24, true),
     rows: view.getUint32(28, true),
     indexOffset: Number(view.getBigUint64(32, true)),
-    tokenizer: utf8.decode(end === -1 ? name : name.subarray(0, end)),
+    tokenizer: decoder.decode(end === -1 ? name : name.subarray(0, end)),
     sourceSha256: toHex(bytes.subarray(96, 128)),
     optionsSha256: toHex(bytes.subarray(128, 160)),
     payloadSha256: toHex(bytes.subarray(160, 192))
@@ -113,7 +113,7 @@ const align4 = (n: number) => (n + 3) & ~3
 /** One row group's block. `tokens[row]` holds the document's ids with end-of-text, or null for no document. */
 export const encodeBlock = (ids: ReadonlyArray<string>, tokens: ReadonlyArray<TokenArray | null>, dtype: TokenDtype): Uint8Array => {
   const rows = ids.length
-  const idBytes = ids.map((id) => ascii.encode(id))
+  const idBytes = ids.map((id) => encoder.encode(id))
   const idTotal = idBytes.reduce((n, b) => n + b.length, 0)
   const tokenTotal = tokens.reduce((n, t) => n + (t?.length ?? 0), 0)
   const tokensAt = 4 + 4 * rows + 4 * (rows + 1) + align4(idTotal)
@@ -163,7 +163,7 @@ export const decodeBlock = (block: Uint8Array, dtype: TokenDtype, expectedRows: 
     const from = view.getUint32(4 + 4 * rows + 4 * row, true)
     const to = view.getUint32(4 + 4 * rows + 4 * (row + 1), true)
     if (to < from || to > idTotal) return "id offsets out of order"
-    ids[row] = utf8.decode(block.subarray(idStart + from, idStart + to))
+    ids[row] = decoder.decode(block.subarray(idStart + from, idStart + to))
     const length = view.getUint32(4 + 4 * row, true)
     tokens[row] = length === 0 ? null : all.subarray(at, at + length)
     at += length

@@ -142,3 +142,27 @@ describe("resume after a kill", () => {
     expect(r.stderr).not.toContain("train.steps")
   }, 60_000)
 })
+
+describe("guards and timed checkpoints in a real run", () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-guard-"))
+
+  it("a diverging run stops with one line, and the last good state is saved", () => {
+    const config = writeConfig(root)
+    // An absurd learning rate with clipping off overflows float32 within a few steps.
+    const r = cli(["run", config, "--set", "train.lr=1e30", "--set", "train.min_lr=1e30", "--set", "train.clip=0", "--set", "train.warmup_steps=0", "--set", "checkpoint.every=0"])
+    expect(r.status).toBe(1)
+    const lines = r.stderr.trim().split("\n")
+    expect(lines[lines.length - 1]).toMatch(/^glassbox: training stopped at step (\d+): loss .* \(not finite\).*; the last good state is saved in .*step-\d+$/)
+    const stoppedAt = Number(/step (\d+):/.exec(lines[lines.length - 1])![1])
+    const state = JSON.parse(fs.readFileSync(path.join(finalFiles(path.join(root, "run")).latest, "state.json"), "utf8")) as { step: number }
+    expect(state.step).toBe(stoppedAt - 1)
+  }, 60_000)
+
+  it("checkpoint.every_minutes saves by time", () => {
+    const dir = path.join(root, "timed")
+    fs.mkdirSync(dir)
+    const r = cli(["run", writeConfig(dir), "--set", "train.steps=4", "--set", "checkpoint.every=0", "--set", "checkpoint.every_minutes=0.000001", "--set", "checkpoint.keep=10"])
+    expect(r.status, r.stderr).toBe(0)
+    expect(fs.readdirSync(path.join(dir, "run", "checkpoints")).sort()).toEqual(["step-00000001", "step-00000002", "step-00000003", "step-00000004"])
+  }, 60_000)
+})

@@ -45,7 +45,7 @@ describe("hooks", () => {
     const again = tf.tidy(() => model.unembed(tf.reshape(h, [6, config.dModel]) as tf.Tensor2D).dataSync())
     expect(maxAbsDiff(again, logits.dataSync())).toBeLessThan(1e-5)
     // Pattern rows sum to one.
-    const p = cache.get(blockHookNames(1).pattern).dataSync()
+    const p = Array.from(cache.get(blockHookNames(1).pattern).dataSync())
     for (let r = 0; r < 2 * 6; r++) expect(p.slice(r * 6, r * 6 + 6).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5)
     logits.dispose()
     cache.dispose()
