@@ -103,7 +103,7 @@ const invalidSplitOptions = (options: SplitOptions): InvalidDataOption | undefin
     ? undefined
     : new InvalidDataOption({ option: "data.val_fraction", value: options.valFraction, expected: "a number in [0, 1]" })
 
-const checkSplitOptions = (options: SplitOptions): Effect.Effect<void, InvalidDataOption> => {
+export const checkSplitOptions = (options: SplitOptions): Effect.Effect<void, InvalidDataOption> => {
   const invalid = invalidSplitOptions(options)
   return invalid === undefined ? Effect.void : Effect.fail(invalid)
 }

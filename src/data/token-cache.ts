@@ -29,7 +29,14 @@ import type { TokenizerName } from "../tokenizer/encoding.ts"
 import type { RowGroupStore } from "./document-source.ts"
 import { type DataError, TokenCacheError } from "./errors.ts"
 import { type ColumnFilter, formatFilter } from "./filters.ts"
-import type { ParquetShard, RowGroupDocuments, TokenArray } from "./parquet-reader.ts"
+import {
+  makeParquetDecoder,
+  openParquetShard,
+  type ParquetLocation,
+  type ParquetShard,
+  type RowGroupDocuments,
+  type TokenArray
+} from "./parquet-reader.ts"
 import { hashOf } from "./shard-store.ts"
 import type { DocumentTokenizerShape } from "./tokenize-pool.ts"
 
@@ -412,3 +419,42 @@ export const tokenCacheStore = (files: ReadonlyArray<TokenCacheFile>): RowGroupS
   read: (shard, rowGroup) => files[shard].readRowGroup(rowGroup),
   tokenizer: files[0]?.header.tokenizer
 })
+
+export interface CachedStoreOptions {
+  /** Parquet shards, local or remote, in order. */
+  readonly paths: ReadonlyArray<ParquetLocation>
+  /** sha256 of each shard when known (from the shard store); computed for local files otherwise. */
+  readonly sha256s?: ReadonlyArray<string | undefined>
+  readonly filters: ReadonlyArray<ColumnFilter>
+  readonly dir: string
+  readonly tokenizer: DocumentTokenizerShape
+  readonly verify?: boolean
+  readonly onBuild?: (path: string, reason: string) => void
+  readonly onProgress?: (shard: number, progress: BuildProgress) => void
+}
+
+/**
+ * A row-group store reading token caches of parquet shards, building each cache that is
+ * missing or invalid first. Row numbers are the parquet file's, so cursors carry over.
+ */
+export const openTokenCacheStore = (
+  options: CachedStoreOptions
+): Effect.Effect<RowGroupStore & { readonly files: ReadonlyArray<TokenCacheFile> }, DataError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const decoder = yield* makeParquetDecoder
+    const files = yield* Effect.forEach(options.paths, (location, i) =>
+      Effect.gen(function* () {
+        const shard = yield* openParquetShard(decoder, location, { filters: options.filters })
+        return yield* ensureTokenCache({
+          dir: options.dir,
+          shard,
+          sourceSha256: options.sha256s?.[i],
+          filters: options.filters,
+          tokenizer: options.tokenizer,
+          verify: options.verify,
+          onBuild: options.onBuild,
+          onProgress: (progress) => options.onProgress?.(i, progress)
+        })
+      }))
+    return { ...tokenCacheStore(files), files }
+  })

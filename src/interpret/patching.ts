@@ -57,14 +57,20 @@ export const sweepSites = (layers: number, heads: number, T: number, kinds: Read
   return sites
 }
 
-/** logit[answer] − logit[wrong] for each row of final-normalised hidden states at the last position. */
+/**
+ * logit[answer] − logit[wrong] for each row of final-normalised hidden states at the last position.
+ * The unembedding is linear with no bias (logits = h · W_Uᵀ, W_U = wte or lm_head), so the
+ * difference is one dot product with the "logit difference direction" W_U[answer] − W_U[wrong]:
+ * [n, d] · [d] instead of the [n, V] logits.
+ */
 const logitDiffs = (model: GPT, hidden: tf.Tensor3D, answer: number, wrong: number): tf.Tensor1D =>
   tf.tidy(() => {
     const [n, T, d] = hidden.shape
     const last = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [n, 1, d]), [n, d]) as tf.Tensor2D
-    const logits = model.unembed(last) // [n, V]
-    const pick = (id: number) => tf.reshape(tf.slice(logits, [0, id], [n, 1]), [n])
-    return tf.sub(pick(answer), pick(wrong)) as tf.Tensor1D
+    const unembedding = model.params.get(model.config.tied ? "wte.weight" : "lm_head.weight")!
+    const rows = tf.gather(unembedding, tf.tensor1d([answer, wrong], "int32")) // [2, d]
+    const direction = tf.reshape(tf.sub(tf.slice(rows, [0, 0], [1, d]), tf.slice(rows, [1, 0], [1, d])), [d, 1])
+    return tf.reshape(tf.matMul(last, direction as tf.Tensor2D), [n]) as tf.Tensor1D
   })
 
 /** The unpatched logit difference of one prompt. */

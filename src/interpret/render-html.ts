@@ -48,7 +48,7 @@ export const svgHeatmap = (spec: SvgHeatmapSpec): string => {
   const height = top + rows * ch + legendHeight
   const out: string[] = []
   out.push(`<figure class="heatmap"><figcaption>${escapeHtml(spec.title)}</figcaption>`)
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${escapeHtml(spec.title)}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`)
+  out.push(`<svg role="img" aria-label="${escapeHtml(spec.title)}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`)
   spec.colLabels.forEach((label, c) => {
     const x = left + c * cw + cw / 2
     out.push(`<text class="col" x="${x}" y="${top - 6}" transform="rotate(-45 ${x} ${top - 6})">${escapeHtml(label)}</text>`)

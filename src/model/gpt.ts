@@ -6,6 +6,7 @@
 // Parameters are tf.Variables named exactly as in GPT-2's checkpoints.
 import * as tf from "@tensorflow/tfjs"
 import { attention, type KVCache } from "./attention.ts"
+import { alibiSlopes, attentionBias, ropeTables } from "./positions.ts"
 import { parameterShapes, type ModelConfig } from "./config.ts"
 import { blockHookNames, hookPoint, type HookFn } from "./hooks.ts"
 import { gelu, layerNorm, linear } from "./layers.ts"
@@ -16,6 +17,15 @@ export type Params = ReadonlyMap<string, tf.Variable>
 export interface ForwardOptions {
   /** Continue from (and extend) these cached keys and values. */
   readonly cache?: KVCache
+  /** Without a cache: per batch row, the number of leading columns that are left padding. */
+  readonly pads?: readonly number[]
+  /** Without a cache: the absolute position of column 0 (a window cut from a longer text). */
+  readonly positionOffset?: number
+  /**
+   * Sliding-window attention: each query sees only the last `attentionWindow` keys. This is what a
+   * RoPE or ALiBi cache that drops its oldest entries computes, so it is the uncached reference.
+   */
+  readonly attentionWindow?: number
   readonly hooks?: HookFn
   /** Training mode applies dropout, seeded by `dropoutSeed` for reproducibility. */
   readonly training?: boolean
@@ -40,21 +50,40 @@ export class GPT {
       const c = this.config
       const { hooks, cache } = options
       const [B, T] = ids.shape
-      const offset = cache?.length ?? 0
-      if (offset + T > c.context && c.position === "learned") {
-        throw new Error(`sequence of ${offset + T} tokens exceeds the model's context of ${c.context}`)
+      // Where these tokens sit: absolute column of ids[:, 0], and each row's left padding.
+      const firstColumn = cache ? cache.columns : (options.positionOffset ?? 0)
+      const pads = cache ? cache.pads : (options.pads ?? Array.from({ length: B }, () => 0))
+      const positions = pads.map((pad) => Array.from({ length: T }, (_, t) => Math.max(0, firstColumn + t - pad)))
+      const maxPosition = Math.max(...positions.map((row) => row[T - 1]))
+      if (c.position === "learned" && maxPosition >= c.context) {
+        throw new Error(`position ${maxPosition} is beyond the model's context of ${c.context} learned positions`)
       }
+      // Absolute column of key slot 0: the cache's dropped columns, or this window's first column.
+      const keyOrigin = cache ? cache.dropped : firstColumn
+      const bias = attentionBias(
+        {
+          queries: T,
+          keys: cache ? cache.capacity : T,
+          queryStart: cache ? cache.length : 0,
+          firstValidKey: pads.some((p) => p > keyOrigin) ? pads.map((p) => Math.max(0, p - keyOrigin)) : undefined,
+          window: cache ? undefined : options.attentionWindow
+        },
+        c.position === "alibi" ? alibiSlopes(c.heads) : []
+      )
+      const rope = c.position === "rope" ? ropeTables(positions, c.dModel / c.heads) : undefined
       const dropout = this.dropout(options)
       const tokens = hookPoint(hooks, "hook_embed", tf.reshape(tf.gather(this.p("wte.weight"), tf.reshape(ids, [-1])), [B, T, c.dModel]))
       let x = tokens
       if (c.position === "learned") {
-        const positions = tf.range(offset, offset + T, 1, "int32")
-        const pos = hookPoint(hooks, "hook_pos_embed", tf.reshape(tf.gather(this.p("wpe.weight"), positions), [1, T, c.dModel]))
+        const samePositions = positions.every((row) => row.join() === positions[0].join())
+        const table = tf.tensor2d(samePositions ? [positions[0]] : positions, undefined, "int32")
+        const rows = samePositions ? 1 : B
+        const pos = hookPoint(hooks, "hook_pos_embed", tf.reshape(tf.gather(this.p("wpe.weight"), tf.reshape(table, [-1])), [rows, T, c.dModel]))
         x = tf.add(tokens, pos)
       }
       x = dropout ? dropout(x) : x
-      for (let layer = 0; layer < c.layers; layer++) x = this.block(layer, x as tf.Tensor3D, { offset, cache, hooks, dropout })
-      if (cache !== undefined) cache.length = offset + T
+      for (let layer = 0; layer < c.layers; layer++) x = this.block(layer, x as tf.Tensor3D, { bias, rope, cache, hooks, dropout })
+      cache?.advance(T)
       const normalised = layerNorm(x, this.p("ln_f.weight"), this.p("ln_f.bias"), c.lnEps)
       return hookPoint(hooks, "ln_final.hook_normalized", normalised) as tf.Tensor3D
     })
@@ -78,7 +107,7 @@ export class GPT {
   private block(
     layer: number,
     x: tf.Tensor3D,
-    ctx: { offset: number; cache?: KVCache; hooks?: HookFn; dropout?: (t: tf.Tensor) => tf.Tensor }
+    ctx: { bias: tf.Tensor; rope?: { cos: tf.Tensor; sin: tf.Tensor }; cache?: KVCache; hooks?: HookFn; dropout?: (t: tf.Tensor) => tf.Tensor }
   ): tf.Tensor3D {
     const c = this.config
     const names = blockHookNames(layer)

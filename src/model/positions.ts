@@ -5,25 +5,28 @@
 import * as tf from "@tensorflow/tfjs"
 
 /**
- * cos and sin tables [T, d_head] for positions offset..offset+T−1. Channel pair (i, i + d/2)
- * rotates at frequency θ_i = 10000^(−2i/d) (the GPT-NeoX "rotate half" layout).
+ * cos and sin tables for the given absolute positions, one row of positions per batch row
+ * ([B, 1, T, d_head]; [1, 1, T, d_head] when every row has the same positions). Channel pair
+ * (i, i + d/2) rotates at frequency θ_i = 10000^(−2i/d) (the GPT-NeoX "rotate half" layout).
  */
-export const ropeTables = (offset: number, length: number, dHead: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } => {
+export const ropeTables = (positions: ReadonlyArray<ReadonlyArray<number>>, dHead: number): { cos: tf.Tensor4D; sin: tf.Tensor4D } => {
   const half = dHead / 2
-  const cos = new Float32Array(length * dHead)
-  const sin = new Float32Array(length * dHead)
-  for (let t = 0; t < length; t++) {
-    for (let i = 0; i < half; i++) {
-      const angle = (offset + t) * Math.pow(10000, (-2 * i) / dHead)
-      const c = Math.cos(angle)
-      const s = Math.sin(angle)
-      cos[t * dHead + i] = c
-      cos[t * dHead + i + half] = c
-      sin[t * dHead + i] = s
-      sin[t * dHead + i + half] = s
-    }
-  }
-  return { cos: tf.tensor2d(cos, [length, dHead]), sin: tf.tensor2d(sin, [length, dHead]) }
+  const rows = positions.every((r) => r.join() === positions[0].join()) ? [positions[0]] : positions
+  const T = rows[0].length
+  const cos = new Float32Array(rows.length * T * dHead)
+  const sin = new Float32Array(rows.length * T * dHead)
+  rows.forEach((row, b) =>
+    row.forEach((position, t) => {
+      const base = (b * T + t) * dHead
+      for (let i = 0; i < half; i++) {
+        const angle = position * Math.pow(10000, (-2 * i) / dHead)
+        cos[base + i] = cos[base + i + half] = Math.cos(angle)
+        sin[base + i] = sin[base + i + half] = Math.sin(angle)
+      }
+    })
+  )
+  const shape: [number, number, number, number] = [rows.length, 1, T, dHead]
+  return { cos: tf.tensor4d(cos, shape), sin: tf.tensor4d(sin, shape) }
 }
 
 /** x [B, H, T, d_head] rotated: x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁]. */
@@ -47,21 +50,42 @@ export const alibiSlopes = (heads: number): number[] => {
   return [...powerOfTwo(lower), ...extra.slice(0, heads - lower)]
 }
 
+/** Where the queries and keys of one forward pass sit, for masking. */
+export interface AttentionLayout {
+  /** Queries (new tokens) per row. */
+  readonly queries: number
+  /** Key slots: the cache's capacity, or the number of queries without a cache. */
+  readonly keys: number
+  /** Key slot of the first query (the number of cached entries before this pass). */
+  readonly queryStart: number
+  /** Per batch row, the first key slot holding a real token (earlier slots are left padding); undefined: none. */
+  readonly firstValidKey: ReadonlyArray<number> | undefined
+  /** Sliding-window attention: a query sees at most this many keys, itself included. */
+  readonly window?: number
+}
+
 /**
- * Additive attention bias [1, H, T, Tk] for queries at positions offset..offset+T−1 over keys
- * 0..Tk−1: −slope_h·(i − j) where key j is visible, −1e9 where it lies in the future. With
- * `slopes` empty it is the plain causal mask [1, 1, T, Tk].
+ * Additive attention bias [B|1, H|1, T, Tk]: query t (key slot queryStart + t) may see key j when
+ * j ≤ queryStart + t and j is not padding; visible keys get −slope_h·(distance), hidden ones −1e9.
+ * With `slopes` empty (no ALiBi) it is the plain causal mask. Built once per forward pass and
+ * shared by every layer.
  */
-export const causalBias = (offset: number, length: number, keys: number, slopes: number[]): tf.Tensor4D => {
-  const heads = Math.max(1, slopes.length)
-  const bias = new Float32Array(heads * length * keys)
-  for (let h = 0; h < heads; h++) {
-    const slope = slopes.length === 0 ? 0 : slopes[h]
-    for (let t = 0; t < length; t++) {
-      const i = offset + t
-      const row = (h * length + t) * keys
-      for (let j = 0; j < keys; j++) bias[row + j] = j <= i ? -slope * (i - j) : -1e9
+export const attentionBias = (layout: AttentionLayout, slopes: readonly number[]): tf.Tensor4D => {
+  const { queries: T, keys: Tk, queryStart } = layout
+  const pads = layout.firstValidKey ?? [0]
+  const B = pads.length
+  const H = Math.max(1, slopes.length)
+  const bias = new Float32Array(B * H * T * Tk)
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const slope = slopes.length === 0 ? 0 : slopes[h]
+      for (let t = 0; t < T; t++) {
+        const i = queryStart + t
+        const row = ((b * H + h) * T + t) * Tk
+        const oldest = Math.max(pads[b], layout.window === undefined ? 0 : i - layout.window + 1)
+        for (let j = 0; j < Tk; j++) bias[row + j] = j <= i && j >= oldest ? -slope * (i - j) : -1e9
+      }
     }
   }
-  return tf.tensor4d(bias, [1, heads, length, keys])
+  return tf.tensor4d(bias, [B, H, T, Tk])
 }

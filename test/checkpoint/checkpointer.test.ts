@@ -17,7 +17,7 @@ const state = (step: number, valLoss?: number) => ({
   cursor: { shard: 0, rowGroup: 0, row: step, tokenOffset: 0, epoch: 0, seed: 1 },
   rng: [1, 2, 3, 4],
   config: {},
-  metrics: valLoss === undefined ? {} : { val_loss: valLoss }
+  metrics: (valLoss === undefined ? {} : { val_loss: valLoss }) as Record<string, number>
 })
 
 const makeRun = (steps: Array<[number, number?]>, keep = 10) =>

@@ -79,6 +79,19 @@ describe("activation patching on a random model", () => {
   const corrupted = [2, 7, 1, 5, 2, 8, 1] // differs at position 3 only
   const [answer, wrong] = [4, 9]
 
+  for (const tied of [true, false]) {
+    it(`the metric equals the difference of the model's own logits (${tied ? "tied" : "separate"} head)`, () => {
+      const model = tinyModel({ ...config, tied })
+      const input = idsTensor([clean])
+      const logits = model.forward(input)
+      const V = config.vocabSize
+      const last = Array.from(logits.dataSync().slice((clean.length - 1) * V, clean.length * V))
+      tf.dispose([input, logits])
+      expect(logitDiff(model, clean, answer, wrong)).toBeCloseTo(last[answer] - last[wrong], 4)
+      model.dispose()
+    })
+  }
+
   it("patching a prompt with its own activations: clean into clean gives 1, corrupted into corrupted gives 0", () => {
     const model = tinyModel(config)
     const cleanDiff = logitDiff(model, clean, answer, wrong)

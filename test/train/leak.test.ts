@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as tf from "@tensorflow/tfjs"
-import { disposeCache, emptyCache } from "../../src/model/attention.ts"
+import { KVCache } from "../../src/model/attention.ts"
 import { defaultAdamW } from "../../src/train/adamw.ts"
 import { Trainer } from "../../src/train/trainer.ts"
 import { tinyConfig, tinyModel, tokenWindows, useBackend } from "../helpers.ts"
@@ -25,12 +25,12 @@ describe("no tensor leaks", () => {
     const config = tinyConfig({ context: 32 })
     const model = tinyModel(config)
     const before = tf.memory().numTensors
-    const cache = emptyCache(config.layers)
+    const cache = new KVCache(config.layers, 1, config.context)
     let next = 1
     for (let i = 0; i < 20; i++) {
       next = tf.tidy(() => model.forward(tf.tensor2d([[next]], [1, 1], "int32"), { cache }).reshape([-1]).argMax().dataSync()[0])
     }
-    disposeCache(cache)
+    cache.dispose()
     expect(tf.memory().numTensors).toBe(before)
   })
 })
