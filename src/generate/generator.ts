@@ -60,7 +60,6 @@ export class Decoder {
   private readonly pads: number[]
   private windowStart = 0
   private cache: KVCache | undefined
-  private readonly head: tf.Tensor2D
   private noticeGiven = false
 
   constructor(
@@ -71,9 +70,6 @@ export class Decoder {
     const width = Math.max(...prompts.map((p) => p.length))
     this.pads = prompts.map((p) => width - p.length)
     this.columns = prompts.map((p, b) => [...Array.from({ length: this.pads[b] }, () => p[0]), ...p])
-    // [d, V]: the transposed head, made once so each step is a plain GEMV.
-    const headName = model.config.tied ? "wte.weight" : "lm_head.weight"
-    this.head = tf.keep(tf.transpose(model.params.get(headName)!)) as tf.Tensor2D
   }
 
   get batch() {
@@ -103,7 +99,7 @@ export class Decoder {
       const input = tf.tensor2d(ids, [B, T], "int32")
       const h = this.model.hidden(input, this.cache ? { cache: this.cache } : frame)
       const lastRow = tf.reshape(tf.slice(h, [0, T - 1, 0], [B, 1, this.model.config.dModel]), [B, this.model.config.dModel])
-      return tf.matMul(lastRow as tf.Tensor2D, this.head)
+      return tf.matMul(lastRow as tf.Tensor2D, this.model.headTransposed()) // [B, V], a plain GEMV
     })
     // Read outside tidy: tidy walks a returned typed array element by element.
     const values = last.dataSync() as Float32Array
@@ -153,7 +149,6 @@ export class Decoder {
 
   dispose(): void {
     this.cache?.dispose()
-    this.head.dispose()
   }
 }
 

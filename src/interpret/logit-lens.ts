@@ -83,7 +83,7 @@ export const logitLens = (model: GPT, ids: ReadonlyArray<number>, topK = 5): Log
           const nextLogp = tf.gather(tf.reshape(logp, [-1]), nextFlat) // [T−1]
           // rank = how many tokens the read-out prefers strictly over the true next token:
           // Σ_v step(log p_v − log p_next), where step(x) = 1 for x > 0, else 0
-          const rank = tf.sum(tf.step(tf.sub(tf.slice(logp, [0, 0], [T - 1, V]), tf.expandDims(nextLogp, 1)), 1), -1)
+          const rank = tf.sum(tf.step(tf.sub(tf.slice(logp, [0, 0], [T - 1, V]), tf.expandDims(nextLogp, 1))), -1)
           parts.push(nextLogp, rank)
         }
         return parts

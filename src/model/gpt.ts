@@ -98,6 +98,22 @@ export class GPT {
     })
   }
 
+  private transposed: { dataId: object; tensor: tf.Tensor2D } | undefined
+
+  /**
+   * The head as [d, V], for decoding: h·Wᵀ as a plain GEMV. Cached until the weights change
+   * (an update gives the variable new storage), because the transpose copies V·d values and the
+   * wasm GEMM repacks any new right-hand operand.
+   */
+  headTransposed(): tf.Tensor2D {
+    const head = this.config.tied ? this.p("wte.weight") : this.p("lm_head.weight")
+    if (this.transposed?.dataId !== head.dataId) {
+      this.transposed?.tensor.dispose()
+      this.transposed = { dataId: head.dataId, tensor: tf.keep(tf.transpose(head)) as tf.Tensor2D }
+    }
+    return this.transposed.tensor
+  }
+
   /** h [N, d] → logits [N, V] through the tied embedding or the separate head. */
   unembed(h: tf.Tensor2D): tf.Tensor2D {
     const head = this.config.tied ? this.p("wte.weight") : this.p("lm_head.weight")
@@ -147,6 +163,8 @@ export class GPT {
   }
 
   dispose(): void {
+    this.transposed?.tensor.dispose()
+    this.transposed = undefined
     for (const v of this.params.values()) v.dispose()
   }
 }
