@@ -55,53 +55,57 @@ export const decodeResidual = (model: GPT, x: tf.Tensor2D): tf.Tensor2D =>
     return tf.logSoftmax(model.unembed(normalised)) as tf.Tensor2D
   })
 
+/** Positions decoded at once: bounds the [rows, V] temporaries (GPT-2: 128 × 50,257 floats ≈ 26 MB each). */
+const POSITIONS_PER_CHUNK = 128
+
 /** Runs the lens on one prompt (ids already validated). */
-export const logitLens = (model: GPT, ids: ReadonlyArray<number>, topK = 5): LogitLensResult => {
+export const logitLens = (model: GPT, ids: ReadonlyArray<number>, topK = 5, chunk = POSITIONS_PER_CHUNK): LogitLensResult => {
   const T = ids.length
   const V = model.config.vocabSize
+  const d = model.config.dModel
   const k = Math.max(1, Math.min(topK, V))
   const { stages, hooks } = lensStages(model.config.layers)
   const input = idsTensor([ids])
   const cache = cacheActivations(model, input, hooks)
   input.dispose()
-  const residual = (hook: string) => tf.reshape(cache.get(hook), [T, model.config.dModel]) as tf.Tensor2D
-  const finalLogp = tf.tidy(() => decodeResidual(model, residual(hooks[hooks.length - 1])))
-  // Flat indices of the next tokens in a [T, V] table: row t, column ids[t+1].
-  const nextIds = ids.slice(1)
-  const nextFlat = tf.tensor1d(nextIds.map((id, t) => t * V + id), "int32")
-  const cells: LensCell[][] = []
+  const cells: LensCell[][] = stages.map(() => [])
   try {
-    for (const hook of hooks) {
-      const parts = tf.tidy(() => {
-        const logp = decodeResidual(model, residual(hook)) // [T, V]
-        const p = tf.exp(logp)
-        const entropy = tf.neg(tf.sum(tf.mul(p, logp), -1)) // [T]
-        const kl = tf.sum(tf.mul(tf.exp(finalLogp), tf.sub(finalLogp, logp)), -1) // [T]
-        const { values, indices } = tf.topk(logp, k) // [T, k]
-        const parts: tf.Tensor[] = [entropy, kl, values, indices]
-        if (nextIds.length > 0) {
-          const nextLogp = tf.gather(tf.reshape(logp, [-1]), nextFlat) // [T−1]
-          // rank = how many tokens the read-out prefers strictly over the true next token:
-          // Σ_v step(log p_v − log p_next), where step(x) = 1 for x > 0, else 0
-          const rank = tf.sum(tf.step(tf.sub(tf.slice(logp, [0, 0], [T - 1, V]), tf.expandDims(nextLogp, 1))), -1)
-          parts.push(nextLogp, rank)
-        }
-        return parts
-      })
-      // Read outside tidy: tidy would walk returned typed arrays element by element.
-      const [entropy, kl, values, indices, nextLogp, rank] = parts.map((t) => t.dataSync())
-      tf.dispose(parts)
-      const row: LensCell[] = []
-      for (let t = 0; t < T; t++) {
-        const top: LensPrediction[] = []
-        for (let j = 0; j < k; j++) top.push({ token: indices[t * k + j], prob: Math.exp(values[t * k + j]) })
-        const cell: LensCell = { top, entropy: entropy[t], klToFinal: Math.max(0, kl[t]) }
-        row.push(t < T - 1 ? { ...cell, next: { token: nextIds[t], rank: rank[t], prob: Math.exp(nextLogp[t]) } } : cell)
+    for (let t0 = 0; t0 < T; t0 += chunk) {
+      const n = Math.min(chunk, T - t0)
+      const rows = (hook: string) => tf.slice(tf.reshape(cache.get(hook), [T, d]), [t0, 0], [n, d]) as tf.Tensor2D
+      // The next token of each row (the last position has none: a placeholder, ignored).
+      const next = Array.from({ length: n }, (_, i) => (t0 + i + 1 < T ? ids[t0 + i + 1] : 0))
+      const nextFlat = tf.tensor1d(next.map((id, i) => i * V + id), "int32") // row i, column next[i] of [n, V]
+      const finalLogp = tf.tidy(() => decodeResidual(model, rows(hooks[hooks.length - 1]))) // [n, V]
+      const finalP = tf.exp(finalLogp)
+      try {
+        hooks.forEach((hook, s) => {
+          const parts = tf.tidy(() => {
+            const logp = decodeResidual(model, rows(hook)) // [n, V]
+            const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) // [n]
+            const kl = tf.sum(tf.mul(finalP, tf.sub(finalLogp, logp)), -1) // [n]
+            const { values, indices } = tf.topk(logp, k) // [n, k]
+            const nextLogp = tf.gather(tf.reshape(logp, [-1]), nextFlat) // [n]
+            // rank = how many tokens the read-out prefers strictly over the true next token:
+            // Σ_v step(log p_v − log p_next), where step(x) = 1 for x > 0, else 0
+            const rank = tf.sum(tf.step(tf.sub(logp, tf.expandDims(nextLogp, 1))), -1)
+            return [entropy, kl, values, indices, nextLogp, rank]
+          })
+          // Read outside tidy: tidy would walk returned typed arrays element by element.
+          const [entropy, kl, values, indices, nextLogp, rank] = parts.map((t) => t.dataSync())
+          tf.dispose(parts)
+          for (let i = 0; i < n; i++) {
+            const top: LensPrediction[] = []
+            for (let j = 0; j < k; j++) top.push({ token: indices[i * k + j], prob: Math.exp(values[i * k + j]) })
+            const cell: LensCell = { top, entropy: entropy[i], klToFinal: Math.max(0, kl[i]) }
+            cells[s].push(t0 + i < T - 1 ? { ...cell, next: { token: next[i], rank: rank[i], prob: Math.exp(nextLogp[i]) } } : cell)
+          }
+        })
+      } finally {
+        tf.dispose([finalLogp, finalP, nextFlat])
       }
-      cells.push(row)
     }
   } finally {
-    tf.dispose([finalLogp, nextFlat])
     cache.dispose()
   }
   return { tokens: [...ids], stages, hooks, cells }

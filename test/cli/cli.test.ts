@@ -3,7 +3,7 @@
 // streams text and reports its speed.
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -26,11 +26,14 @@ const expectOneLineError = (r: ReturnType<typeof glassbox>, fragment: string) =>
 describe("glassbox CLI", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-cli-"))
   const weights = path.join(dir, "model.safetensors")
+  const chatWeights = path.join(dir, "chat.safetensors")
   beforeAll(async () => {
     await useBackend("wasm")
-    const model = tinyModel(tinyConfig({ vocabSize: 257, context: 16 }))
-    await Effect.runPromise(saveWeights(weights, model, "bytes"))
-    model.dispose()
+    for (const [file, context] of [[weights, 16], [chatWeights, 64]] as const) {
+      const model = tinyModel(tinyConfig({ vocabSize: 257, context }))
+      await Effect.runPromise(saveWeights(file, model, "bytes"))
+      model.dispose()
+    }
   })
 
   it("a malformed config lists every problem with its path, exit 1", () => {
@@ -76,5 +79,55 @@ describe("glassbox CLI", () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.startsWith("ab")).toBe(true)
     expect(r.stdout).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s\]/)
+  })
+
+  it("generate: stop strings end the text, sampling flags override the preset", () => {
+    const r = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", "zzz-never")
+    expect(r.code, r.stderr).toBe(0)
+    const greedyText = r.stdout.split("\n\n[")[0]
+    const cut = greedyText.slice(3, 5)
+    const stopped = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", cut)
+    expect(stopped.stdout.split("\n\n[")[0]).toBe(greedyText.slice(0, greedyText.indexOf(cut, 2)))
+    expectOneLineError(glassbox("generate", weights, "--top-k", "0"), "top_k = 0 is invalid")
+    expectOneLineError(glassbox("generate", weights, "--top-p", "1.5"), "top_p = 1.5 is invalid")
+  })
+
+  it("chat: commands, history and an answer; Ctrl-C stops an answer without leaving", async () => {
+    // top-k 3 keeps end-of-text (one byte value in 257) out of a random model's answers, so the
+    // answer is still being written when Ctrl-C arrives.
+    const child = spawn(process.execPath, ["bin/glassbox.js", "chat", chatWeights, "--max-new-tokens", "100000", "--top-k", "3"], {
+      env: { ...process.env, GLASSBOX_BACKEND: "wasm" },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    const waitFor = (pattern: { test(text: string): boolean }) =>
+      new Promise<void>((resolve, reject) => {
+        const started = Date.now()
+        const timer = setInterval(() => {
+          if (pattern.test(out)) {
+            clearInterval(timer)
+            resolve()
+          } else if (Date.now() - started > 60_000) {
+            clearInterval(timer)
+            reject(new Error(`timed out waiting for ${pattern}; output so far: ${out}`))
+          }
+        }, 20)
+      })
+    await waitFor(/\/help for commands/)
+    child.stdin.write("/set temperature 0.9\n/set top_p 2\n/preset nope\n/help\n")
+    await waitFor(/Ctrl-C stops an answer/)
+    const before = out.length
+    child.stdin.write("hello\n")
+    await waitFor({ test: (text) => text.length > before + 50 }) // an answer is being written
+    child.kill("SIGINT")
+    await waitFor(/\[stopped\]/)
+    child.stdin.write("/quit\n")
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))
+    expect(code).toBe(0)
+    expect(out).toContain("temperature = 0.9")
+    expect(out).toContain("top_p = 2 is invalid")
+    expect(out).toContain('unknown preset "nope"')
+    expect(out).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s\]/)
   })
 })

@@ -50,6 +50,18 @@ describe("logit lens", () => {
       }
       // Earlier stages are different distributions, at a positive KL from the final one.
       expect(lens.cells[0].every((c) => c.klToFinal > 1e-4)).toBe(true)
+      // Decoding a few positions at a time (bounded memory) gives the same cells.
+      const chunked = logitLens(model, ids, 4, 3)
+      chunked.cells.forEach((row, s) =>
+        row.forEach((cell, t) => {
+          expect(cell.top.map((x) => x.token)).toEqual(lens.cells[s][t].top.map((x) => x.token))
+          expect(cell.entropy).toBeCloseTo(lens.cells[s][t].entropy, 5)
+          expect(cell.klToFinal).toBeCloseTo(lens.cells[s][t].klToFinal, 5)
+          expect(cell.next?.token).toBe(lens.cells[s][t].next?.token)
+          expect(cell.next?.rank).toBe(lens.cells[s][t].next?.rank)
+          expect(cell.next?.prob ?? 0).toBeCloseTo(lens.cells[s][t].next?.prob ?? 0, 6)
+        })
+      )
       model.dispose()
     })
   }
