@@ -81,7 +81,7 @@ describe("pure decisions", () => {
 })
 
 describe("listing", () => {
-  it.scoped("follows Link pagination, keeps files only, sorts by path and reads LFS sha256", () =>
+  it.scopedLive("follows Link pagination, keeps files only, sorts by path and reads LFS sha256", () =>
     Effect.gen(function* () {
       const files = { [PATH]: FILE, "sample/10BT/001_00000.parquet": payload(10), "sample/10BT/README.md": payload(3), "other/x.parquet": payload(5) }
       const server = yield* hubServer({ repos: { [REPO]: files }, pageSize: 2 })
@@ -93,7 +93,7 @@ describe("listing", () => {
       expect(yield* resolveCommit(REPO, DEFAULT_COMMIT.toUpperCase(), fast(server.endpoint))).toBe(DEFAULT_COMMIT)
     }))
 
-  it.scoped("a missing repository is ShardNotFound naming the URL, without retries", () =>
+  it.scopedLive("a missing repository is ShardNotFound naming the URL, without retries", () =>
     Effect.gen(function* () {
       const server = yield* hubServer({ repos: {} })
       const error = yield* Effect.flip(listFiles({ repo: "nobody/nothing", revision: "main", prefix: "" }, fast(server.endpoint)))
@@ -104,7 +104,7 @@ describe("listing", () => {
 })
 
 describe("downloadFile against a faulty server", () => {
-  it.scoped("a clean download has the right bytes, and sends HF_TOKEN as a bearer token through a redirect", () =>
+  it.scopedLive("a clean download has the right bytes, and sends HF_TOKEN as a bearer token through a redirect", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, redirect: true })
@@ -122,7 +122,7 @@ describe("downloadFile against a faulty server", () => {
       expect(seen.every((n, i) => i === 0 || n >= seen[i - 1])).toBe(true)
     }))
 
-  it.scoped("a connection dropped mid-file is resumed with Range from the byte it stopped at", () =>
+  it.scopedLive("a connection dropped mid-file is resumed with Range from the byte it stopped at", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { dropAfter: [100_000, 50_000] } } })
@@ -139,7 +139,7 @@ describe("downloadFile against a faulty server", () => {
       expect(server.bytesSent).toBeLessThan(FILE.length + 150_000 + 1)
     }))
 
-  it.scoped("500 and 503 are retried until the file arrives", () =>
+  it.scopedLive("500 and 503 are retried until the file arrives", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { statuses: [500, 503, 502] } } })
@@ -148,7 +148,7 @@ describe("downloadFile against a faulty server", () => {
       expect(readFileSync(join(dir, "shard.part")).equals(Buffer.from(FILE))).toBe(true)
     }))
 
-  it.scoped("retries are bounded: a server that keeps failing is ShardUnavailable with the URL, status and count", () =>
+  it.scopedLive("retries are bounded: a server that keeps failing is ShardUnavailable with the URL, status and count", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { statuses: Array(20).fill(503) } } })
@@ -158,7 +158,7 @@ describe("downloadFile against a faulty server", () => {
       expect(server.log.length).toBe(5)
     }))
 
-  it.scoped("404 is ShardNotFound naming the URL, with no retries", () =>
+  it.scopedLive("404 is ShardNotFound naming the URL, with no retries", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { missing: true } } })
@@ -168,7 +168,7 @@ describe("downloadFile against a faulty server", () => {
       expect(server.log.length).toBe(1)
     }))
 
-  it.scoped("a server that ignores Range makes the download start over from zero, and still succeed", () =>
+  it.scopedLive("a server that ignores Range makes the download start over from zero, and still succeed", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { ignoreRange: true, dropAfter: [120_000] } } })
@@ -178,7 +178,7 @@ describe("downloadFile against a faulty server", () => {
       expect(readFileSync(join(dir, "shard.part")).equals(Buffer.from(FILE))).toBe(true)
     }))
 
-  it.scoped("a damaged copy (sha256 mismatch) is deleted and fetched again; twice damaged is ShardCorrupt and nothing is kept", () =>
+  it.scopedLive("a damaged copy (sha256 mismatch) is deleted and fetched again; twice damaged is ShardCorrupt and nothing is kept", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const once = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { corruptTimes: 1 } } })
@@ -195,7 +195,7 @@ describe("downloadFile against a faulty server", () => {
       expect(existsSync(join(dir2, "shard.part"))).toBe(false)
     }))
 
-  it.scoped("a server that goes silent mid-body times out and the download resumes", () =>
+  it.scopedLive("a server that goes silent mid-body times out and the download resumes", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { stallAfter: [64_000] } } })
@@ -207,7 +207,7 @@ describe("downloadFile against a faulty server", () => {
       expect(readFileSync(join(dir, "shard.part")).equals(Buffer.from(FILE))).toBe(true)
     }))
 
-  it.scoped("a part file left by an earlier run is resumed, not restarted", () =>
+  it.scopedLive("a part file left by an earlier run is resumed, not restarted", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       writeFileSync(join(dir, "shard.part"), FILE.subarray(0, 200_000))
@@ -220,7 +220,7 @@ describe("downloadFile against a faulty server", () => {
 })
 
 describe("readRange", () => {
-  it.scoped("reads exactly the bytes asked for, also from a server that ignores Range, and retries a dropped one", () =>
+  it.scopedLive("reads exactly the bytes asked for, also from a server that ignores Range, and retries a dropped one", () =>
     Effect.gen(function* () {
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE, "b.parquet": FILE } }, faults: { "b.parquet": { ignoreRange: true }, [PATH]: { dropAfter: [10] } } })
       const bytes = yield* readRange(urlOf(server.endpoint), 1000, 5000, fast(server.endpoint))
