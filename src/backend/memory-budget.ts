@@ -3,6 +3,8 @@
 // from the config before starting and refuse early, naming the values to reduce.
 import { Data } from "effect"
 import { parameterCount, type ModelConfig } from "../model/config.ts"
+import { chunkRows } from "../model/loss.ts"
+import { maxTensorBytes } from "./limits.ts"
 
 export const WASM_HEAP_LIMIT_BYTES = 4_294_901_760
 /** Keep headroom for fragmentation and the allocator's own growth steps. */
@@ -32,14 +34,15 @@ export interface StepMemoryEstimate {
  * Peak bytes of one training step, float32:
  *  - parameters ×5: weights, gradients, the accumulation sum, AdamW's m and v;
  *  - activations kept for backward, per layer: ~16 [B,T,d] tensors, 3 [B,T,d_ff], 4 [B,H,T,T];
- *  - the vocabulary projection: logits, probabilities, their gradient and the one-hot, [B·T, V] each.
+ *  - the vocabulary projection: logits, probabilities, their gradient and the one-hot, [rows, V]
+ *    each, where rows is B·T or, when that is too large, one chunk of it (src/model/loss.ts).
  */
 export const estimateStepMemory = (model: ModelConfig, batch: number): StepMemoryEstimate => {
   const parameters = parameterCount(model)
   const rows = batch * model.context
   const perLayer = rows * (16 * model.dModel + 3 * model.dFF) + 4 * batch * model.heads * model.context * model.context
   const activationBytes = 4 * (model.layers * perLayer + 4 * rows * model.dModel)
-  const logitBytes = 4 * 4 * rows * model.vocabSize
+  const logitBytes = 4 * 4 * chunkRows(rows, model.vocabSize, maxTensorBytes()) * model.vocabSize
   const parameterBytes = 4 * 5 * parameters
   return { parameters, parameterBytes, activationBytes, logitBytes, totalBytes: parameterBytes + activationBytes + logitBytes }
 }

@@ -23,7 +23,8 @@ export interface ColumnFilter {
  * or `dump != "CC-MAIN-2013-20"` (quotes optional). The option name is for the error message.
  */
 export const parseFilter = (text: string, option: string = "data.filters"): ColumnFilter | InvalidDataOption => {
-  const m = /^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|>|<)\s*(.+?)\s*$/.exec(text)
+  // The value is a number, a bare word, or quoted text (quotes needed for spaces or symbols).
+  const m = /^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|>|<)\s*("[^"]*"|'[^']*'|[^\s<>=!"'][^\s]*)\s*$/.exec(text)
   if (m === null) {
     return new InvalidDataOption({ option, value: text, expected: `"column op value" with op one of ${FILTER_OPERATORS.join(" ")}, e.g. "int_score >= 3"` })
   }

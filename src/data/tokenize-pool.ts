@@ -6,7 +6,7 @@
 // document order however the work was split.
 import { Context, Effect, Layer, type Scope } from "effect"
 import { Worker } from "node:worker_threads"
-import { type Encoding, makeEncoding, type TokenizerName } from "../tokenizer/tokenizer.ts"
+import { type Encoding, makeEncoding, type TokenizerName, tokenizerNames } from "../tokenizer/tokenizer.ts"
 import type { DocBatch } from "./document-source.ts"
 import { type DataError, InvalidDataOption, TokenizeWorkerFailed } from "./errors.ts"
 import type { TokenArray } from "./parquet-reader.ts"
@@ -105,6 +105,9 @@ export const makeTokenizerPool = (options: PoolOptions): Effect.Effect<DocumentT
   Effect.gen(function* () {
     if (!(Number.isInteger(options.workers) && options.workers >= 1)) {
       return yield* new InvalidDataOption({ option: "data.workers", value: options.workers, expected: "a positive integer for a pool (0 tokenises inline)" })
+    }
+    if (!tokenizerNames.includes(options.tokenizer)) {
+      return yield* new InvalidDataOption({ option: "tokenizer", value: options.tokenizer, expected: `one of ${tokenizerNames.join(", ")}` })
     }
     const encoding = makeEncoding(options.tokenizer)
     const pieceChars = options.pieceChars ?? 256 * 1024

@@ -11,6 +11,8 @@ import { parameterShapes, type ModelConfig } from "./config.ts"
 import { blockHookNames, hookPoint, type HookFn } from "./hooks.ts"
 import { gelu, layerNorm, linear } from "./layers.ts"
 import { Rng } from "../train/rng.ts"
+import { maxTensorBytes } from "../backend/limits.ts"
+import { headCrossEntropy } from "./loss.ts"
 
 export type Params = ReadonlyMap<string, tf.Variable>
 
@@ -98,6 +100,19 @@ export class GPT {
     })
   }
 
+  /** The head's weights [V, d]: the tied token embedding or the separate lm_head. */
+  head(): tf.Variable {
+    return this.config.tied ? this.p("wte.weight") : this.p("lm_head.weight")
+  }
+
+  /**
+   * Mean next-token cross-entropy of hidden states h [N, d] against targets [N], with the head
+   * projection chunked so no [rows, V] tensor exceeds the backend's limit.
+   */
+  loss(h: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+    return headCrossEntropy(h, this.head() as tf.Tensor2D, targets, maxTensorBytes())
+  }
+
   private transposed: { dataId: object; tensor: tf.Tensor2D } | undefined
 
   /**
@@ -106,7 +121,7 @@ export class GPT {
    * wasm GEMM repacks any new right-hand operand.
    */
   headTransposed(): tf.Tensor2D {
-    const head = this.config.tied ? this.p("wte.weight") : this.p("lm_head.weight")
+    const head = this.head()
     if (this.transposed?.dataId !== head.dataId) {
       this.transposed?.tensor.dispose()
       this.transposed = { dataId: head.dataId, tensor: tf.keep(tf.transpose(head)) as tf.Tensor2D }
@@ -116,8 +131,7 @@ export class GPT {
 
   /** h [N, d] → logits [N, V] through the tied embedding or the separate head. */
   unembed(h: tf.Tensor2D): tf.Tensor2D {
-    const head = this.config.tied ? this.p("wte.weight") : this.p("lm_head.weight")
-    return tf.matMul(h, head as tf.Tensor2D, false, true)
+    return tf.matMul(h, this.head() as tf.Tensor2D, false, true)
   }
 
   private block(

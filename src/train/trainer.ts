@@ -5,7 +5,6 @@
 import * as tf from "@tensorflow/tfjs"
 import { Data, Effect } from "effect"
 import type { GPT } from "../model/gpt.ts"
-import { crossEntropy } from "../model/loss.ts"
 import { adamwUpdate, initAdamW, type AdamWConfig, type AdamWState } from "./adamw.ts"
 import { Rng, type RngState } from "./rng.ts"
 import { learningRate, type ScheduleConfig } from "./schedule.ts"
@@ -56,8 +55,7 @@ export const windowLoss = (model: GPT, w: TokenWindows, options: { training?: bo
     const inputs = tf.slice(all, [0, 0], [w.batch, w.context]) as tf.Tensor2D
     const targets = tf.reshape(tf.slice(all, [0, 1], [w.batch, w.context]), [-1]) as tf.Tensor1D
     const h = model.hidden(inputs, options)
-    const logits = model.unembed(tf.reshape(h, [w.batch * w.context, model.config.dModel]) as tf.Tensor2D)
-    return crossEntropy(logits, targets)
+    return model.loss(tf.reshape(h, [w.batch * w.context, model.config.dModel]) as tf.Tensor2D, targets)
   })
 
 /** Averaged gradients and loss over micro-batches (no update). Caller disposes the grads. */
