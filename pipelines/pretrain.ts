@@ -28,7 +28,8 @@ import { Trainer, type NonFiniteLoss, type OutlierWindow, type StepResult } from
 
 export const modelConfigOf = (config: PipelineConfig, vocabSize: number): ModelConfig => ({
   vocabSize,
-  context: config.model.context,
+  // The learned position table may be longer than the windows trained on.
+  context: config.model.positions ?? config.model.context,
   dModel: config.model.d_model,
   layers: config.model.layers,
   heads: config.model.heads,

@@ -1,24 +1,22 @@
 // The TensorBackend service: which tfjs backend runs, chosen once from config or
 // GLASSBOX_BACKEND. Native TensorFlow (tfjs-node-gpu, tfjs-node) is preferred when installed;
-// it is an optional dependency whose install needs a download, so wasm is the portable default
-// and the plain cpu backend is the slow numeric reference. Kernel fixes live in this folder.
+// it is an optional dependency whose install needs a download. WebGPU (Dawn, prebuilt in the
+// `webgpu` package) reaches a GPU without any download; `auto` takes it only for a discrete GPU.
+// wasm is the portable default and the plain cpu backend is the slow numeric reference.
+// Kernel fixes live in this folder.
 import * as tf from "@tensorflow/tfjs"
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
+import { BackendUnavailable, firstLine } from "./errors.ts"
 import { installWasmKernelFixes } from "./wasm-kernels.ts"
+import { describeAdapter, prepareWebGpu, type WebGpuAdapterReport } from "./webgpu.ts"
 
-export const backendChoices = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const
+export { BackendUnavailable } from "./errors.ts"
+export { maxBindingBytes } from "./limits.ts"
+
+export const backendChoices = ["auto", "tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const
 export type BackendChoice = (typeof backendChoices)[number]
 /** The tfjs registry names: "tensorflow" serves both tfjs-node and tfjs-node-gpu. */
-export type BackendName = "tensorflow" | "wasm" | "cpu"
-
-export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{
-  readonly backend: string
-  readonly reason: string
-}> {
-  override get message() {
-    return `backend "${this.backend}" is not available: ${this.reason}`
-  }
-}
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu"
 
 export interface TensorBackendInfo {
   readonly tf: typeof tf
@@ -26,15 +24,18 @@ export interface TensorBackendInfo {
   readonly name: BackendName
   readonly description: string
   readonly memory: () => tf.MemoryInfo
+  /** On webgpu: the adapter it runs on and its limits. */
+  readonly adapter?: WebGpuAdapterReport
 }
 
 export class TensorBackend extends Context.Tag("glassbox/TensorBackend")<TensorBackend, TensorBackendInfo>() {}
 
-const info = (name: BackendName, description: string): TensorBackendInfo => ({
+const info = (name: BackendName, description: string, adapter?: WebGpuAdapterReport): TensorBackendInfo => ({
   tf,
   name,
   description,
-  memory: () => tf.memory()
+  memory: () => tf.memory(),
+  ...(adapter ? { adapter } : {})
 })
 
 const tryImport = (specifier: string) =>
@@ -42,8 +43,6 @@ const tryImport = (specifier: string) =>
     try: () => import(/* @vite-ignore */ specifier) as Promise<unknown>,
     catch: (e) => new BackendUnavailable({ backend: specifier, reason: firstLine(e) })
   })
-
-const firstLine = (e: unknown) => String(e instanceof Error ? e.message : e).split("\n")[0]
 
 const activate = (name: BackendName) =>
   Effect.tryPromise({
@@ -73,6 +72,14 @@ const useWasm = Effect.gen(function* () {
   return info("wasm", `wasm (${simd ? "simd" : "no simd"}, ${threads ? "threads" : "1 thread"})`)
 })
 
+/** `requireDiscrete`: the `auto` choice, which passes over CPU adapters and integrated GPUs. */
+const useWebGpu = (requireDiscrete: boolean) =>
+  Effect.gen(function* () {
+    const adapter = yield* prepareWebGpu({ requireDiscrete })
+    yield* activate("webgpu")
+    return info("webgpu", `webgpu on ${describeAdapter(adapter)}`, adapter)
+  })
+
 const useCpu = activate("cpu").pipe(Effect.as(info("cpu", "cpu (plain JavaScript reference)")))
 
 /** Parses a user-supplied backend name (config or environment). */
@@ -81,19 +88,25 @@ export const parseBackendChoice = (value: string, where: string) =>
     ? Effect.succeed(value as BackendChoice)
     : Effect.fail(new BackendUnavailable({ backend: value, reason: `unknown backend in ${where}; expected one of ${backendChoices.join(", ")}` }))
 
-/** Selects and initialises a backend. `auto` tries tensorflow-gpu, tensorflow, wasm, then cpu. */
+/**
+ * Selects and initialises a backend. `auto` tries tensorflow-gpu, webgpu on a discrete GPU,
+ * tensorflow, wasm, then cpu: the first that loads wins.
+ */
 export const selectBackend = (choice: BackendChoice): Effect.Effect<TensorBackendInfo, BackendUnavailable> => {
   switch (choice) {
     case "tensorflow-gpu":
       return useNative("@tensorflow/tfjs-node-gpu", "tensorflow-gpu")
     case "tensorflow":
       return useNative("@tensorflow/tfjs-node", "tensorflow")
+    case "webgpu":
+      return useWebGpu(false)
     case "wasm":
       return useWasm
     case "cpu":
       return useCpu
     case "auto":
       return useNative("@tensorflow/tfjs-node-gpu", "tensorflow-gpu").pipe(
+        Effect.orElse(() => useWebGpu(true)),
         Effect.orElse(() => useNative("@tensorflow/tfjs-node", "tensorflow")),
         Effect.orElse(() => useWasm),
         Effect.orElse(() => useCpu)

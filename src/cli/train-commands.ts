@@ -5,11 +5,12 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { runPipeline } from "../../pipelines/index.ts"
 import { runPretrain } from "../../pipelines/pretrain.ts"
 import { TensorBackendLive } from "../backend/backend.ts"
 import { writeFileAtomic } from "../checkpoint/atomic.ts"
 import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/checkpointer.ts"
-import { planResume, planRun } from "../checkpoint/resume.ts"
+import { planResume } from "../checkpoint/resume.ts"
 import { decodeConfig, loadConfig } from "../config/load.ts"
 import { BackendSetting, type PipelineConfig } from "../config/schema.ts"
 import { DocumentSource } from "../data/document-source.ts"
@@ -27,12 +28,7 @@ const configArg = Args.file({ name: "config", exists: "yes" }).pipe(Args.withDes
 const runDirArg = Args.directory({ name: "run", exists: "yes" }).pipe(Args.withDescription("a run directory, e.g. runs/tiny"))
 const backendOption = Options.choice("backend", BackendSetting.literals).pipe(Options.withDefault("auto" as const), Options.withDescription("tensor backend"))
 
-const runConfig = (file: string, overrides: readonly string[]) =>
-  loadConfig(file, overrides).pipe(
-    Effect.flatMap(planRun),
-    Effect.flatMap(({ config, resumeFrom }) => runPretrain(config, resumeFrom)),
-    Effect.asVoid
-  )
+const runConfig = (file: string, overrides: readonly string[]) => loadConfig(file, overrides).pipe(Effect.flatMap(runPipeline))
 
 export const runCommand = Command.make("run", { config: configArg, set: setOption }, ({ config, set }) => runConfig(config, set)).pipe(
   Command.withDescription(
@@ -40,7 +36,9 @@ export const runCommand = Command.make("run", { config: configArg, set: setOptio
   )
 )
 
-export const trainCommand = Command.make("train", { config: configArg, set: setOption }, ({ config, set }) => runConfig(config, set)).pipe(
+export const trainCommand = Command.make("train", { config: configArg, set: setOption }, ({ config, set }) =>
+  loadConfig(config, [...set, "pipeline=pretrain"]).pipe(Effect.flatMap(runPipeline))
+).pipe(
   Command.withDescription("Train from a config (the pretrain pipeline). Example: glassbox train config/tiny.json --set run.dir=runs/mine")
 )
 

@@ -11,7 +11,7 @@ const Fraction = Schema.Number.pipe(Schema.between(0, 1))
 const opt = <A, I, R>(schema: Schema.Schema<A, I, R>, value: NoInfer<A>) =>
   Schema.optionalWith(schema, { default: () => value, exact: true })
 
-export const BackendSetting = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu")
+export const BackendSetting = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu")
 export const TokenizerSetting = Schema.Literal("gpt2", "cl100k_base", "o200k_base", "bytes")
 
 export const RunSection = Schema.Struct({
@@ -29,7 +29,11 @@ export const ModelSection = Schema.Struct({
   position: opt(Schema.Literal("learned", "rope", "alibi"), "learned"),
   tied: opt(Schema.Boolean, true),
   gelu: opt(Schema.Literal("tanh", "erf"), "tanh"),
-  ln_eps: opt(Schema.Number.pipe(Schema.positive()), 1e-5)
+  ln_eps: opt(Schema.Number.pipe(Schema.positive()), 1e-5),
+  /** Rows of the learned position table (default: context); must be at least the context. */
+  positions: Schema.optionalWith(PositiveInt, { exact: true }),
+  /** Optional check: the embedding rows the tokenizer needs (gpt2 50257, bytes 257, ...). */
+  vocab_size: Schema.optionalWith(PositiveInt, { exact: true })
 })
 
 export const DataSection = Schema.Struct({
@@ -82,8 +86,38 @@ export const GenerateSection = Schema.Struct({
   seed: opt(NonNegativeInt, 0)
 })
 
+export const WalkthroughSection = Schema.Struct({
+  text: opt(Schema.String, "I love transformers"),
+  seed: opt(NonNegativeInt, 1337),
+  tied: opt(Schema.Boolean, true),
+  gelu: opt(Schema.Literal("tanh", "erf"), "tanh"),
+  /** Print one stage only (a stage name, e.g. "scores"). */
+  stage: Schema.optionalWith(Schema.String, { exact: true }),
+  /** Also write the self-contained HTML document here. */
+  html: Schema.optionalWith(Schema.String, { exact: true }),
+  /** Also write every value as JSON here. */
+  json: Schema.optionalWith(Schema.String, { exact: true })
+})
+
+export const ProbesSection = Schema.Struct({
+  /** The model to open: a run directory, checkpoint directory or .safetensors file (default: run.dir). */
+  checkpoint: Schema.optionalWith(Schema.String, { exact: true }),
+  /** Text for the logit lens and the attention analysis. */
+  text: opt(Schema.String, "The whale swam past the ship, and the whale dived."),
+  logit_lens: opt(Schema.Boolean, true),
+  attention: opt(Schema.Boolean, true),
+  induction: opt(Schema.Boolean, true),
+  /** Induction setup: R random tokens repeated twice, in a batch of this many sequences. */
+  induction_length: opt(PositiveInt, 50),
+  induction_batch: opt(PositiveInt, 10),
+  induction_threshold: opt(Fraction, 0.4),
+  top_k: opt(PositiveInt, 5),
+  /** Write one HTML report per analysis into this directory. */
+  html_dir: Schema.optionalWith(Schema.String, { exact: true })
+})
+
 export const PipelineConfig = Schema.Struct({
-  pipeline: opt(Schema.Literal("pretrain"), "pretrain"),
+  pipeline: opt(Schema.Literal("pretrain", "walkthrough", "interpret"), "pretrain"),
   run: opt(RunSection, Schema.decodeSync(RunSection)({})),
   backend: opt(BackendSetting, "auto"),
   tokenizer: opt(TokenizerSetting, "gpt2"),
@@ -92,8 +126,13 @@ export const PipelineConfig = Schema.Struct({
   train: opt(TrainSection, Schema.decodeSync(TrainSection)({})),
   eval: opt(EvalSection, Schema.decodeSync(EvalSection)({})),
   checkpoint: opt(CheckpointSection, Schema.decodeSync(CheckpointSection)({})),
-  generate: opt(GenerateSection, Schema.decodeSync(GenerateSection)({}))
+  generate: opt(GenerateSection, Schema.decodeSync(GenerateSection)({})),
+  walkthrough: opt(WalkthroughSection, Schema.decodeSync(WalkthroughSection)({})),
+  probes: opt(ProbesSection, Schema.decodeSync(ProbesSection)({}))
 }).annotations({ identifier: "PipelineConfig" })
+
+/** Embedding rows each tokenizer needs. */
+export const tokenizerVocabSizes = { gpt2: 50257, cl100k_base: 100277, o200k_base: 200019, bytes: 257 } as const
 
 export type PipelineConfig = typeof PipelineConfig.Type
 
@@ -110,5 +149,18 @@ export const crossFieldProblems = (c: PipelineConfig): string[] => {
     problems.push(`train.warmup_steps: ${c.train.warmup_steps} must be less than train.steps (${c.train.steps})`)
   }
   if (c.train.min_lr > c.train.lr) problems.push(`train.min_lr: ${c.train.min_lr} exceeds train.lr (${c.train.lr})`)
+  if (c.model.positions !== undefined && c.model.positions < c.model.context) {
+    problems.push(`model.context: ${c.model.context} exceeds the position table (model.positions = ${c.model.positions})`)
+  }
+  if (c.model.positions !== undefined && c.model.position !== "learned") {
+    problems.push(`model.positions: only learned positions have a table; "${c.model.position}" has none`)
+  }
+  const needed = tokenizerVocabSizes[c.tokenizer]
+  if (c.model.vocab_size !== undefined && c.model.vocab_size !== needed) {
+    problems.push(`model.vocab_size: ${c.model.vocab_size} does not match the ${c.tokenizer} tokenizer, which needs ${needed}`)
+  }
+  if (c.train.accumulate * c.train.batch * c.model.context > 50_000_000) {
+    problems.push(`train: batch × accumulate × context = ${c.train.accumulate * c.train.batch * c.model.context} tokens per step is beyond any machine this runs on`)
+  }
   return problems
 }

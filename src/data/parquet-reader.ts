@@ -6,7 +6,7 @@
 // or a remote one read by byte ranges (`RemoteParquet`): the same reader serves both.
 import * as arrow from "apache-arrow"
 import { Effect, Runtime, Scope, Stream } from "effect"
-import { stat } from "node:fs/promises"
+import { type FileHandle, open, stat } from "node:fs/promises"
 import { basename } from "node:path"
 import { Worker } from "node:worker_threads"
 import {
@@ -66,25 +66,49 @@ const workerUrl = new URL("./parquet-worker.mjs", import.meta.url)
  * WebAssembly instance that has panicked is not safe to reuse.
  */
 export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scope> = Effect.gen(function* () {
-  // Remote files the worker may ask bytes of, by key, and the last network error of each
+  // Files the worker may ask bytes of, by key: local files read here with positioned reads,
+  // remote ones through their `read`. The last network error of each remote file is kept
   // (the worker only sees a string; the caller gets the tagged error back).
-  const remotes = new Map<string, RemoteParquet>()
+  const files = new Map<string, RemoteParquet>()
   const remoteErrors = new Map<string, HubError>()
+  const handles = new Map<string, Promise<FileHandle>>()
   const runtime = yield* Effect.runtime<never>()
+
+  /** Positioned reads of a local file; its handle stays open until the decoder's scope closes. */
+  const localRead = (path: string) => (start: number, end: number) =>
+    Effect.tryPromise({
+      try: async () => {
+        let handle = handles.get(path)
+        if (handle === undefined) {
+          handle = open(path, "r")
+          handles.set(path, handle)
+        }
+        const bytes = new Uint8Array(end - start)
+        for (let at = 0; at < bytes.length;) {
+          const { bytesRead } = await (await handle).read(bytes, at, bytes.length - at, start + at)
+          if (bytesRead === 0) throw new Error(`the file ends at byte ${start + at}, before ${end} (it changed while open?)`)
+          at += bytesRead
+        }
+        return bytes
+      },
+      catch: (error) => (error instanceof Error ? error.message : String(error))
+    })
+
   const serveRange = (thread: Worker, ask: { rid: number; path: string; start: number; end: number }) => {
-    const remote = remotes.get(ask.path)
-    if (remote === undefined) {
-      thread.postMessage({ rangeReply: ask.rid, ok: false, error: `no remote file registered as ${ask.path}` })
+    const file = files.get(ask.path)
+    if (file === undefined) {
+      thread.postMessage({ rangeReply: ask.rid, ok: false, error: `no file registered as ${ask.path}` })
       return
     }
-    Runtime.runCallback(runtime)(remote.read(ask.start, ask.end), {
+    Runtime.runCallback(runtime)(file.read(ask.start, ask.end) as Effect.Effect<Uint8Array, HubError | string>, {
       onExit: (exit) => {
         if (exit._tag === "Success") {
           thread.postMessage({ rangeReply: ask.rid, ok: true, bytes: exit.value }, [exit.value.buffer as ArrayBuffer])
         } else {
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-          if (failure !== undefined) remoteErrors.set(ask.path, failure)
-          thread.postMessage({ rangeReply: ask.rid, ok: false, error: failure?.message ?? "remote read interrupted" })
+          if (failure !== undefined && typeof failure !== "string") remoteErrors.set(ask.path, failure)
+          const reason = failure === undefined ? "read interrupted" : typeof failure === "string" ? failure : failure.message
+          thread.postMessage({ rangeReply: ask.rid, ok: false, error: reason })
         }
       }
     })
@@ -141,13 +165,28 @@ export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scop
 
   // One request at a time: memory holds at most one decoded row group.
   const lock = yield* Effect.makeSemaphore(1)
-  yield* Effect.addFinalizer(() => Effect.sync(retire))
+  yield* Effect.addFinalizer(() =>
+    Effect.promise(async () => {
+      retire()
+      for (const handle of handles.values()) await handle.then((h) => h.close(), () => undefined)
+      handles.clear()
+    }))
 
-  /** The request fields naming a location; registers a remote file so the worker can ask for its bytes. */
-  const target = (location: ParquetLocation) => {
-    if (typeof location === "string") return { path: location }
-    remotes.set(location.key, location)
-    return { path: location.key, remote: { size: location.size } }
+  /** The request fields naming a location, registering it so the worker can ask for its bytes. */
+  const target = (location: ParquetLocation): Effect.Effect<{ path: string; size: number }, string> => {
+    if (typeof location !== "string") {
+      files.set(location.key, location)
+      return Effect.succeed({ path: location.key, size: location.size })
+    }
+    const known = files.get(location)
+    if (known !== undefined) return Effect.succeed({ path: location, size: known.size })
+    return Effect.tryPromise({
+      try: () => stat(location),
+      catch: (error) => (error instanceof Error ? error.message : String(error))
+    }).pipe(Effect.map((info) => {
+      files.set(location, { key: location, name: location, size: info.size, read: localRead(location) as unknown as RemoteParquet["read"] })
+      return { path: location, size: info.size }
+    }))
   }
   /** A failed request on a remote file reports the network error behind it, when there was one. */
   const explain = (location: ParquetLocation) => (reason: string): DecodeFailure => {
@@ -159,11 +198,13 @@ export const makeParquetDecoder: Effect.Effect<ParquetDecoder, never, Scope.Scop
 
   return {
     describe: (location) =>
-      lock.withPermits(1)(request({ op: "describe", ...target(location) })).pipe(
+      target(location).pipe(
+        Effect.flatMap((file) => lock.withPermits(1)(request({ op: "describe", ...file }))),
         Effect.mapError(explain(location))
       ) as Effect.Effect<DescribeResult, DecodeFailure>,
     read: (location, rowGroup, columns) =>
-      lock.withPermits(1)(request({ op: "read", ...target(location), rowGroup, columns: [...columns] })).pipe(
+      target(location).pipe(
+        Effect.flatMap((file) => lock.withPermits(1)(request({ op: "read", ...file, rowGroup, columns: [...columns] }))),
         Effect.map((result) => (result as { ipc: Uint8Array }).ipc),
         Effect.mapError(explain(location))
       )

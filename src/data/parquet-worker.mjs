@@ -5,18 +5,20 @@
 // the thread that trains. Plain JavaScript, because a worker thread gets no TypeScript loader.
 //
 // Protocol (one request at a time; the reader serialises them):
-//   { id, op: "describe", path, remote? }                 -> { rowGroupRows: number[], schemaIpc: Uint8Array }
-//   { id, op: "read", path, rowGroup, columns, remote? }  -> { ipc: Uint8Array }  (Arrow IPC stream)
+//   { id, op: "describe", path, size }                 -> { rowGroupRows: number[], schemaIpc: Uint8Array }
+//   { id, op: "read", path, size, rowGroup, columns }  -> { ipc: Uint8Array }  (Arrow IPC stream)
 // Replies are { id, ok: true, result } or { id, ok: false, error: string }.
 //
-// Remote files (`remote: { size }`): `path` is then a key, not a file. parquet-wasm reads a
-// file through the Blob interface (size, slice, arrayBuffer), so a Blob-shaped object whose
-// arrayBuffer() asks the parent thread for the bytes lets it read a file on a web server by
-// range requests: the footer first, then only the column chunks of the row group asked for.
-// The parent does the HTTP (with its retries and credentials); this thread only asks:
+// Bytes come from the parent. parquet-wasm reads a file through the Blob interface (size,
+// slice, arrayBuffer), so a Blob-shaped object whose arrayBuffer() asks the parent thread for
+// a byte range lets it read any file the parent can reach: a local file (positioned reads),
+// or one on a web server (HTTP range requests, with the parent's retries and credentials):
+// the footer first, then only the column chunks of the row group asked for. `path` is the
+// parent's key for the file. This thread touches neither disk nor network; it only asks:
 //   worker -> parent  { range: { rid, path, start, end } }
 //   parent -> worker  { rangeReply: rid, ok: true, bytes: Uint8Array } | { rangeReply: rid, ok: false, error }
-import { openAsBlob } from "node:fs"
+// (Node's fs.openAsBlob would also serve local files, but over a large file its reads kept
+// tens of megabytes of buffers alive in this thread; fresh buffers from the parent do not.)
 import { parentPort } from "node:worker_threads"
 import * as parquet from "parquet-wasm"
 
@@ -34,8 +36,8 @@ const fetchRange = (path, start, end) =>
     parentPort.postMessage({ range: { rid, path, start, end } })
   })
 
-/** A read-only Blob over bytes [start, end) of a remote file, with Blob's slice arithmetic. */
-class RemoteBlob {
+/** A read-only Blob over bytes [start, end) of a file, with Blob's slice arithmetic; bytes come from the parent. */
+class RangeBlob {
   constructor(path, start, end) {
     this.path = path
     this.start = start
@@ -47,21 +49,20 @@ class RemoteBlob {
   slice(start = 0, end = this.size) {
     const clamp = (i) => Math.max(0, Math.min(this.size, i < 0 ? this.size + i : i))
     const from = clamp(start)
-    return new RemoteBlob(this.path, this.start + from, this.start + Math.max(from, clamp(end)))
+    return new RangeBlob(this.path, this.start + from, this.start + Math.max(from, clamp(end)))
   }
   async arrayBuffer() {
     const bytes = await fetchRange(this.path, this.start, this.end)
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+      ? bytes.buffer
+      : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
   }
 }
 
 const fileFor = async (request) => {
   const cached = open.get(request.path)
   if (cached !== undefined) return cached
-  const blob = request.remote === undefined
-    ? await openAsBlob(request.path)
-    : new RemoteBlob(request.path, 0, request.remote.size)
-  const file = await parquet.ParquetFile.fromFile(blob)
+  const file = await parquet.ParquetFile.fromFile(new RangeBlob(request.path, 0, request.size))
   open.set(request.path, file)
   if (open.size > MAX_OPEN_FILES) {
     const [oldestPath, oldest] = open.entries().next().value

@@ -24,7 +24,7 @@ import { inlineTokenizer, makeTokenizerPool } from "../../src/data/tokenize-pool
 import { makeEncoding } from "../../src/tokenizer/tokenizer.ts"
 import { documentsTable, fixtureDocuments, tempDir, writeParquetTable } from "./fixtures.ts"
 
-const collect = (stream: Stream.Stream<Batch, unknown>, n: number) =>
+const collect = <E, R>(stream: Stream.Stream<Batch, E, R>, n: number) =>
   Effect.map(Stream.runCollect(Stream.take(stream, n)), Chunk.toReadonlyArray)
 
 const same = (actual: ReadonlyArray<Batch>, expected: ReadonlyArray<Batch>) => {

@@ -26,7 +26,7 @@ const docBatch = (texts: ReadonlyArray<string>) => ({
   texts, ids: texts.map((_, i) => `d${i}`), rows: texts.map((_, i) => i), shard: 0, rowGroup: 0, firstRow: 0, epoch: 0
 })
 
-const collect = (stream: Stream.Stream<Batch, unknown>, n: number) =>
+const collect = <E, R>(stream: Stream.Stream<Batch, E, R>, n: number) =>
   Effect.map(Stream.runCollect(Stream.take(stream, n)), Chunk.toReadonlyArray)
 
 const same = (actual: ReadonlyArray<Batch>, expected: ReadonlyArray<Batch>) => {

@@ -21,7 +21,7 @@ const run = (maxBytes: number) => {
   const h = variable(tf.tensor2d(rng.normalArray(N * d, 1), [N, d]))
   const W = variable(tf.tensor2d(rng.normalArray(V * d, 0.5), [V, d]))
   const targets = tf.tensor1d(Array.from({ length: N }, (_, i) => (i * 5) % V), "int32")
-  const { value, grads } = tf.variableGrads(() => headCrossEntropy(h, W, targets, maxBytes), [h, W])
+  const { value, grads } = tf.variableGrads(() => headCrossEntropy(h as tf.Tensor2D, W as tf.Tensor2D, targets, maxBytes), [h, W])
   const out = { loss: value.dataSync()[0], dh: Array.from(grads[h.name].dataSync()), dW: Array.from(grads[W.name].dataSync()) }
   tf.dispose([value, h, W, targets, ...Object.values(grads)])
   return out

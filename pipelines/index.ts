@@ -1,0 +1,17 @@
+// What `glassbox run <config>` executes: the pipeline named by the config's `pipeline` field.
+import { Effect } from "effect"
+import { planRun } from "../src/checkpoint/resume.ts"
+import type { PipelineConfig } from "../src/config/schema.ts"
+import { runPretrain } from "./pretrain.ts"
+import { walkthrough } from "./walkthrough.ts"
+
+export const runPipeline = (config: PipelineConfig) => {
+  switch (config.pipeline) {
+    case "pretrain":
+      return planRun(config).pipe(Effect.flatMap(({ config, resumeFrom }) => runPretrain(config, resumeFrom)), Effect.asVoid)
+    case "walkthrough":
+      return walkthrough(config).pipe(Effect.asVoid)
+    case "interpret":
+      return Effect.fail(new Error("the interpret pipeline is not wired yet"))
+  }
+}

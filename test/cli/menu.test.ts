@@ -1,0 +1,131 @@
+// The interactive menu, driven through a real pseudo-terminal (util-linux `script`): reach
+// training, generation and the walkthrough; cancel with Esc at every kind of prompt and land
+// back on the menu; leave with Ctrl-C. Runs in a scratch directory with its own config/ and runs/.
+import { describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const ROOT = process.cwd()
+const KEYS = { down: "\x1b[B", enter: "\r", esc: "\x1b", ctrlC: "\x03" }
+const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "")
+
+const session = (cwd: string) => {
+  const child = spawn("script", ["-qfec", `${process.execPath} ${path.join(ROOT, "bin/glassbox.js")}`, "/dev/null"], {
+    cwd,
+    env: { ...process.env, TERM: "xterm", GLASSBOX_BACKEND: "wasm", COLUMNS: "120", LINES: "40" },
+    stdio: ["pipe", "pipe", "pipe"]
+  })
+  let raw = ""
+  child.stdout.on("data", (d) => (raw += d))
+  child.stderr.on("data", (d) => (raw += d))
+  const text = () => stripAnsi(raw)
+  let mark = 0
+  /** Waits until `needle` appears after the last waited-for text. */
+  const waitFor = (needle: string, timeoutMs = 90_000) =>
+    new Promise<void>((resolve, reject) => {
+      const started = Date.now()
+      const timer = setInterval(() => {
+        const at = text().indexOf(needle, mark)
+        if (at >= 0) {
+          mark = at + needle.length
+          clearInterval(timer)
+          resolve()
+        } else if (Date.now() - started > timeoutMs) {
+          clearInterval(timer)
+          reject(new Error(`timed out waiting for "${needle}"; screen so far:\n${text().slice(-2000)}`))
+        }
+      }, 25)
+    })
+  const press = async (...keys: string[]) => {
+    for (const k of keys) {
+      child.stdin.write(k)
+      await new Promise((r) => setTimeout(r, 150))
+    }
+  }
+  const type = (s: string) => press(...s.split(""))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
+  return { waitFor, press, type, exited, text }
+}
+
+describe("interactive menu", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-menu-"))
+  fs.mkdirSync(path.join(dir, "config"))
+  fs.writeFileSync(
+    path.join(dir, "config", "quick.json"),
+    JSON.stringify({
+      run: { dir: "runs/quick" },
+      backend: "wasm",
+      tokenizer: "bytes",
+      model: { layers: 1, heads: 2, d_model: 16, d_ff: 32, context: 16 },
+      data: { val_fraction: 0.05 },
+      train: { steps: 50, batch: 2, warmup_steps: 1 },
+      eval: { every: 0, tokens: 256 },
+      checkpoint: { every: 0 },
+      generate: { max_new_tokens: 5 }
+    })
+  )
+
+  it("trains, generates and walks through; Esc cancels at every prompt; Ctrl-C leaves", async () => {
+    const s = session(dir)
+    await s.waitFor("What would you like to do?")
+    // Train: Esc at the config list, then again at the steps prompt, then for real with 2 steps.
+    await s.press(KEYS.enter)
+    await s.waitFor("Which config?")
+    await s.press(KEYS.esc)
+    await s.waitFor("(cancelled)")
+    await s.waitFor("What would you like to do?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Which config?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Steps")
+    await s.press(KEYS.esc)
+    await s.waitFor("(cancelled)")
+    await s.press(KEYS.enter)
+    await s.waitFor("Which config?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Steps")
+    await s.type("2")
+    await s.press(KEYS.enter)
+    await s.waitFor("$ glassbox run config/quick.json --set train.steps=2")
+    await s.waitFor("saved runs/quick/checkpoints/step-00000002")
+    await s.waitFor("What would you like to do?")
+    // Generate: Esc at the model list, at the preset list and at the prompt; then generate.
+    for (const stopAt of ["Which model?", "Sampling preset?", "Prompt:"]) {
+      await s.press(KEYS.down, KEYS.enter)
+      for (const prompt of ["Which model?", "Sampling preset?", "Prompt:"]) {
+        await s.waitFor(prompt)
+        if (prompt === stopAt) break
+        await s.press(KEYS.enter)
+      }
+      await s.press(KEYS.esc)
+      await s.waitFor("(cancelled)")
+      await s.waitFor("What would you like to do?")
+    }
+    await s.press(KEYS.down, KEYS.enter)
+    await s.waitFor("Which model?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Sampling preset?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Prompt:")
+    await s.type("ab")
+    await s.press(KEYS.enter)
+    await s.waitFor("tokens/s]")
+    await s.waitFor("What would you like to do?")
+    // The walkthrough, one stage.
+    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
+    await s.waitFor("Which stage?")
+    await s.press(KEYS.esc)
+    await s.waitFor("(cancelled)")
+    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
+    await s.waitFor("Which stage?")
+    await s.press(KEYS.down, KEYS.down, KEYS.enter)
+    await s.waitFor("$ glassbox walkthrough --stage init")
+    await s.waitFor("What would you like to do?")
+    // Leave.
+    await s.press(KEYS.ctrlC)
+    expect(await s.exited).toBe(0)
+    expect(s.text()).not.toMatch(/\n\s+at .*\(/) // never a stack trace
+  }, 240_000)
+})
