@@ -88,6 +88,8 @@ export const loadConfig = (path: string, overrides: readonly string[] = []) =>
     if (json === null || typeof json !== "object" || Array.isArray(json)) {
       return yield* new ConfigError({ source: path, problems: ["expected a JSON object at the top level"] })
     }
+    // An editor's "$schema" pointer (see `glassbox config schema`) is not part of the config.
+    delete (json as Record<string, Json>)["$schema"]
     for (const assignment of overrides) {
       const next = applyOverride(json as Record<string, Json>, assignment)
       if (Either.isLeft(next)) return yield* new ConfigError({ source: path, problems: [next.left] })
