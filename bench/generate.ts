@@ -2,7 +2,8 @@
 // KV cache for 10, 50, 100, 200 and 500 new tokens on config B (gpt2 vocabulary, d 256, 4 layers,
 // context 128), batch 1 and 8, and the cache's speed-up. Greedy decoding, so every run does the
 // same work. Past 128 tokens the window slides (learned positions: re-prefill).
-//   npx tsx bench/generate.ts [--backend wasm] [--lengths 10,50,100] [--batches 1,8] [--position learned]
+//   npx tsx bench/generate.ts [--backend wasm|webgpu|...] [--lengths 10,50,100] [--batches 1,8] [--position learned]
+// (webgpu without a GPU: GLASSBOX_LAVAPIPE=.lavapipe, see bench/train.ts.)
 import { Effect } from "effect"
 import { parseArgs } from "node:util"
 import { parseBackendChoice, selectBackend } from "../src/backend/backend.ts"

@@ -2,7 +2,10 @@
 // peak tensor memory for config A (byte vocabulary, d 128, 2 layers) and config B (GPT-2
 // vocabulary, d 256, 4 layers), the backend's measured matmul GFLOP/s, and model FLOPs
 // utilisation (training FLOPs per second ÷ that matmul rate).
-//   npx tsx bench/train.ts [--backend wasm|cpu|tensorflow|...] [--steps 5] [--only A|B]
+//   npx tsx bench/train.ts [--backend wasm|cpu|tensorflow|tensorflow-gpu|webgpu|auto] [--steps 5] [--only A|B]
+//                          [--matmul 1024,2048,4096]   (square sizes to measure; MFU uses the first)
+// On webgpu the backend line names the adapter and its binding limit. Without a GPU, webgpu runs
+// on lavapipe with GLASSBOX_LAVAPIPE=.lavapipe (after bash .ci/lavapipe.sh): slow, a check only.
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { parseArgs } from "node:util"
@@ -12,26 +15,35 @@ import { initGPT } from "../src/model/gpt.ts"
 import { defaultAdamW } from "../src/train/adamw.ts"
 import { Trainer } from "../src/train/trainer.ts"
 
-const { values } = parseArgs({ options: { backend: { type: "string", default: "wasm" }, steps: { type: "string", default: "5" }, only: { type: "string" } } })
+const { values } = parseArgs({
+  options: { backend: { type: "string", default: "wasm" }, steps: { type: "string", default: "5" }, only: { type: "string" }, matmul: { type: "string", default: "1024" } }
+})
 const backend = await Effect.runPromise(parseBackendChoice(values.backend!, "--backend").pipe(Effect.flatMap(selectBackend)))
 const measuredSteps = Number(values.steps)
 
 const emit = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify({ bench: "train", backend: backend.description, ...o }) + "\n")
 
-/** Square-ish matmul rate: the ceiling any model step can approach on this backend. */
+/**
+ * Square-ish matmul rate: the ceiling any model step can approach on this backend. Only the last
+ * product is read back: a GPU runs its queue in order, so that read waits for all of them, and
+ * reading each one would time the copy to the CPU instead of the multiplication.
+ */
 const matmulGflops = (n: number, k: number, m: number) => {
   const a = tf.randomNormal([n, k])
   const b = tf.randomNormal([k, m])
-  tf.matMul(a, b).dispose()
+  const warm = tf.matMul(a, b) // kernels compile (GPU), weights pack (wasm)
+  warm.dataSync()
+  warm.dispose()
   const reps = 5
   const t0 = performance.now()
+  let c: tf.Tensor | undefined
   for (let i = 0; i < reps; i++) {
-    const c = tf.matMul(a, b)
-    c.dataSync() // (not returned from tf.tidy, which would walk the array looking for tensors)
-    c.dispose()
+    c?.dispose()
+    c = tf.matMul(a, b)
   }
+  c!.dataSync() // (not returned from tf.tidy, which would walk the array looking for tensors)
   const ms = (performance.now() - t0) / reps
-  tf.dispose([a, b])
+  tf.dispose([a, b, c!])
   return (2 * n * k * m) / ms / 1e6
 }
 
@@ -49,8 +61,13 @@ const configs: Record<string, { model: ModelConfig; batch: number }> = {
   B: { model: { vocabSize: 50257, context: 128, dModel: 256, layers: 4, heads: 4, dFF: 1024, dropout: 0, position: "learned", tied: true, gelu: "tanh", lnEps: 1e-5 }, batch: 8 }
 }
 
-const gflops = matmulGflops(1024, 1024, 1024)
-emit({ metric: "matmul", shape: "1024x1024x1024", gflops: Number(gflops.toFixed(2)) })
+const sizes = values.matmul!.split(",").map(Number)
+const rates = sizes.map((n) => {
+  const rate = matmulGflops(n, n, n)
+  emit({ metric: "matmul", shape: `${n}x${n}x${n}`, gflops: Number(rate.toFixed(2)) })
+  return rate
+})
+const gflops = rates[0]
 
 for (const [name, { model: c, batch }] of Object.entries(configs)) {
   if (values.only !== undefined && values.only !== name) continue

@@ -7,6 +7,10 @@
 //  - Any other validation error is reported the same silent way (an `uncapturederror` event).
 //    We record it, and the next read of any tensor throws GpuValidationError instead of
 //    returning numbers computed after it. Every value that leaves the GPU passes through a read.
+//  - AddN binds all its inputs at once, and a shader may bind only maxStorageBuffersPerShaderStage
+//    buffers (8 on lavapipe): tf.addN over more tensors (the global gradient norm sums one per
+//    parameter) is rejected, and would be silently wrong without the check above. We sum in
+//    groups that fit.
 //  - dataSync() on webgpu draws through an OffscreenCanvas, which Node does not have, so every
 //    synchronous read throws. We read synchronously the way the asynchronous path does (copy to
 //    a staging buffer, map it), and wait for the map by driving Dawn's event processing
@@ -114,6 +118,38 @@ const readBufferSync = (backend: TfWebGpuBackend, buffer: GpuBuffer): ArrayBuffe
   staging.unmap()
   backend.bufferManager.releaseBuffer(staging)
   return bytes
+}
+
+// ---------------------------------------------------------------------------------------------
+// AddN in groups. tfjs's Concat already splits its inputs this way; AddN does not.
+
+type TensorInfo = tf.TensorInfo
+type KernelFunc = (args: { inputs: TensorInfo[]; backend: unknown; attrs?: Record<string, unknown> }) => TensorInfo
+
+let kernelsInstalled = false
+
+/** Replaces webgpu kernels (registered once per process, after tfjs-backend-webgpu is loaded). */
+export const installWebGpuKernelFixes = (): void => {
+  if (kernelsInstalled) return
+  kernelsInstalled = true
+  const addN = tf.getKernel("AddN", "webgpu").kernelFunc as unknown as KernelFunc
+  const groupedAddN: KernelFunc = (args) => {
+    const backend = args.backend as TfWebGpuBackend
+    const perShader = backend.device.limits.maxStorageBuffersPerShaderStage - 1 // one binding is the output
+    let level = [...args.inputs]
+    const partials: TensorInfo[] = []
+    while (level.length > perShader) {
+      const next: TensorInfo[] = []
+      for (let i = 0; i < level.length; i += perShader) next.push(addN({ ...args, inputs: level.slice(i, i + perShader) }))
+      partials.push(...next)
+      level = next
+    }
+    const sum = addN({ ...args, inputs: level })
+    for (const t of partials) backend.disposeData(t.dataId)
+    return sum
+  }
+  tf.unregisterKernel("AddN", "webgpu")
+  tf.registerKernel({ kernelName: "AddN", backendName: "webgpu", kernelFunc: groupedAddN as unknown as tf.KernelFunc })
 }
 
 const isGpuBuffer = (r: unknown): r is GpuBuffer => typeof r === "object" && r !== null && typeof (r as GpuBuffer).mapAsync === "function"

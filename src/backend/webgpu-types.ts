@@ -22,6 +22,7 @@ export interface GpuLimits {
   readonly maxComputeWorkgroupsPerDimension: number
   readonly maxComputeWorkgroupSizeX: number
   readonly maxComputeInvocationsPerWorkgroup: number
+  readonly maxStorageBuffersPerShaderStage: number
 }
 
 export interface GpuBuffer {
@@ -85,6 +86,7 @@ export interface TfWebGpuBackend {
   endComputePassEncoder(): void
   submitQueue(): void
   convertAndCacheOnCPU(dataId: object, values: unknown): unknown
+  disposeData(dataId: object, force?: boolean): boolean
   read(dataId: object): Promise<unknown>
   readSync(dataId: object): unknown
 }

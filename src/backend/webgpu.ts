@@ -11,10 +11,13 @@
 // and reported, and that installs webgpu-fixes.ts on the backend before any kernel runs.
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
 import { BackendUnavailable, firstLine } from "./errors.ts"
 import { lavapipeFolderFromEnv, useLavapipe } from "./lavapipe.ts"
 import { registerBindingLimit } from "./limits.ts"
-import { installEventPump, installWebGpuFixes } from "./webgpu-fixes.ts"
+import { installEventPump, installWebGpuFixes, installWebGpuKernelFixes } from "./webgpu-fixes.ts"
 import type { Gpu, GpuAdapter, GpuAdapterInfo, GpuDevice, TfWebGpuBackend, TfWebGpuPackage, WebGpuPackage } from "./webgpu-types.ts"
 
 /** What we learned about the adapter, printed when the backend starts. */
@@ -67,6 +70,27 @@ const installBrowserGlobals = (pkg: WebGpuPackage, gpu: Gpu) => {
   Object.defineProperty(g.navigator, "gpu", { value: gpu, configurable: true, writable: true })
 }
 
+/**
+ * On Linux, whether Dawn could find a Vulkan loader (libvulkan.so.1) at all: beside dawn.node
+ * (where Dawn looks first), on LD_LIBRARY_PATH, or in the linker's cache. `auto` checks this
+ * first, so a machine without Vulkan neither loads Dawn's 20 MB library nor sees its warning.
+ */
+const vulkanLoaderFindable = (): boolean => {
+  if (process.platform !== "linux" || lavapipeFolderFromEnv() !== undefined) return true
+  const dirs = (process.env.LD_LIBRARY_PATH ?? "").split(":").filter((d) => d !== "")
+  try {
+    dirs.push(join(dirname(createRequire(import.meta.url).resolve("webgpu")), "dist", `linux-${process.arch}`))
+  } catch {
+    // webgpu is not installed: loading it will say so.
+  }
+  if (dirs.some((d) => existsSync(join(d, "libvulkan.so.1")))) return true
+  try {
+    return readFileSync("/etc/ld.so.cache").includes("libvulkan.so.1")
+  } catch {
+    return false
+  }
+}
+
 const load = <T>(specifier: string, hint: string) =>
   Effect.tryPromise({
     try: () => import(/* @vite-ignore */ specifier) as Promise<T>,
@@ -94,6 +118,9 @@ export const prepareWebGpu = (options: { readonly requireDiscrete: boolean }): E
         catch: (e) => new BackendUnavailable({ backend: "webgpu", reason: `GLASSBOX_LAVAPIPE: ${firstLine(e)}` })
       })
     }
+    if (options.requireDiscrete && !vulkanLoaderFindable()) {
+      return yield* Effect.fail(new BackendUnavailable({ backend: "webgpu", reason: "no Vulkan loader (libvulkan.so.1) on this machine, so no GPU for Dawn: install libvulkan1 and the GPU's driver" }))
+    }
     const pkg = yield* load<WebGpuPackage>("webgpu", "the optional package webgpu did not load: run npm install webgpu@0.6.2")
     installEventPump()
     const gpu = pkg.create(dawnOptions())
@@ -113,6 +140,7 @@ export const prepareWebGpu = (options: { readonly requireDiscrete: boolean }): E
 
     installBrowserGlobals(pkg, gpu)
     const tfWebGpu = yield* load<TfWebGpuPackage>("@tensorflow/tfjs-backend-webgpu", "@tensorflow/tfjs-backend-webgpu did not load: run npm ci")
+    installWebGpuKernelFixes()
     let device: GpuDevice | undefined
     if (tf.findBackendFactory("webgpu") != null) tf.removeBackend("webgpu") // its own factory, registered on import
     tf.registerBackend(
@@ -138,7 +166,10 @@ const notDiscrete = (r: WebGpuAdapterReport) =>
     })
   )
 
-/** The limits tfjs-backend-webgpu asks for: the adapter's own maxima, not WebGPU's low defaults. */
+/**
+ * The limits tfjs-backend-webgpu asks for, the adapter's own maxima rather than WebGPU's low
+ * defaults; plus storage buffers per shader, so fewer AddN and Concat calls need splitting.
+ */
 const requestDevice = (adapter: GpuAdapter) => {
   const l = adapter.limits
   return adapter.requestDevice({
@@ -149,7 +180,8 @@ const requestDevice = (adapter: GpuAdapter) => {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
       maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage
     }
   })
 }

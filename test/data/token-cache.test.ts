@@ -125,7 +125,7 @@ describe("a token cache", () => {
       const plain = yield* Effect.flatMap(DocumentSource, Effect.succeed).pipe(
         Effect.provide(DocumentSource.parquet({ paths: [a, b], split: "train", valFraction: 0.05, filters }))
       )
-      const pool = yield* makeTokenizerPool({ tokenizer: "cl100k_base", workers: 2, pieceChars: 200 })
+      const pool = yield* makeTokenizerPool({ tokenizer: "cl100k_base", workers: 1, pieceChars: 200 })
       const store = yield* openTokenCacheStore({ paths: [a, b], filters, dir: join(dir, "tokens"), tokenizer: pool })
       expect(store.files.map((f) => f.header.dtype)).toEqual(["uint32", "uint32"])
       expect(store.files[0].rowGroupDocuments.reduce((x, y) => x + y, 0)).toBe(29) // one row filtered out

@@ -3,7 +3,7 @@
 // plain text, long runs chunked the same way), and the packer fed by the pool must emit the
 // same batches with the same cursors as the single-threaded packer, over an epoch boundary
 // and after a resume, however the work was split between workers.
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import { DocumentSource, type DocumentSourceShape } from "../../src/data/document-source.ts"
 import { type Batch, batches, batchesFromServices } from "../../src/data/packer.ts"
@@ -45,84 +45,92 @@ describe("pieces", () => {
   })
 })
 
-for (const name of ["gpt2", "bytes"] as const satisfies ReadonlyArray<TokenizerName>) {
-  describe(`the worker pool with ${name}`, () => {
-    it.scopedLive("gives exactly the main thread's tokens, end-of-text appended, for tricky text", () =>
-      Effect.gen(function* () {
-        const encoding = makeEncoding(name)
-        const pool = yield* makeTokenizerPool({ tokenizer: name, workers: 2, pieceChars: 10_000 })
-        const tokens = yield* pool.tokenize(docBatch(TRICKY))
-        expect(tokens.length).toBe(TRICKY.length)
-        TRICKY.forEach((text, i) => {
-          expect(Array.from(tokens[i])).toEqual(Array.from(documentTokens(encoding, text)))
-        })
-        // The forged boundary stays text: end-of-text appears once, at the end.
-        expect(Array.from(tokens[2]).filter((id) => id === encoding.eot)).toEqual([encoding.eot])
-      }))
-  })
-}
+const gpt2 = makeEncoding("gpt2")
+const shipped = DocumentSource.shipped({ split: "train", valFraction: 0.01 })
+const twoShards = DocumentSource.fromDocuments(
+  [fixtureDocuments(30, 5, 25), fixtureDocuments(20, 6, 25).map((d) => ({ ...d, id: `${d.id}-b` }))],
+  { split: "train", valFraction: 0.1, rowsPerGroup: 4 }
+)
 
-describe("packing with the pool", () => {
-  const shipped = DocumentSource.shipped({ split: "train", valFraction: 0.01 })
-  const gpt2 = makeEncoding("gpt2")
+describe("the worker pool with bytes", () => {
+  it.scopedLive("gives exactly the main thread's tokens, end-of-text appended, for tricky text", () =>
+    Effect.gen(function* () {
+      const bytes = makeEncoding("bytes")
+      const pool = yield* makeTokenizerPool({ tokenizer: "bytes", workers: 1, pieceChars: 10_000 })
+      const tokens = yield* pool.tokenize(docBatch(TRICKY))
+      TRICKY.forEach((text, i) => expect(Array.from(tokens[i])).toEqual(Array.from(documentTokens(bytes, text))))
+    }))
+})
 
-  it.scopedLive("emits the same batches and cursors as the single-threaded packer on the shipped corpus", () =>
+// One pool of two gpt2 workers for the rest of the file (starting a worker costs about a
+// second). Pieces of 64 characters: every fixture document travels alone, so the order of
+// results really has to be rebuilt.
+layer(DocumentTokenizer.layer({ tokenizer: "gpt2", workers: 2, pieceChars: 64 }), { excludeTestServices: true })("a pool of two gpt2 workers", (it) => {
+  it.scoped("gives exactly the main thread's tokens, end-of-text appended, for tricky text", () =>
+    Effect.gen(function* () {
+      const pool = yield* DocumentTokenizer
+      const tokens = yield* pool.tokenize(docBatch(TRICKY))
+      expect(tokens.length).toBe(TRICKY.length)
+      TRICKY.forEach((text, i) => expect(Array.from(tokens[i])).toEqual(Array.from(documentTokens(gpt2, text))))
+      // The forged boundary stays text: end-of-text appears once, at the end.
+      expect(Array.from(tokens[2]).filter((id) => id === gpt2.eot)).toEqual([gpt2.eot])
+    }))
+
+  it.scoped("feeds the packer the same batches and cursors as the single-threaded packer on the shipped corpus", () =>
     Effect.gen(function* () {
       const source: DocumentSourceShape = yield* DocumentSource
-      const pool = yield* makeTokenizerPool({ tokenizer: "gpt2", workers: 2, pieceChars: 50_000 })
+      const pool = yield* DocumentTokenizer
       const options = { batch: 8, context: 256, cursor: source.start(4) }
       const inline = yield* collect(batches(gpt2, source, options), 150)
-      const pooled = yield* collect(batches(gpt2, source, { ...options, tokenizer: pool, prefetch: 6 }), 150)
-      same(pooled, inline)
+      same(yield* collect(batches(gpt2, source, { ...options, tokenizer: pool, prefetch: 6 }), 150), inline)
       expect(new Set(inline.map((b) => b.cursor.rowGroup)).size).toBeGreaterThan(1)
     }).pipe(Effect.provide(shipped)))
 
-  it.scopedLive("and across shards, epochs and resumes, with work split into one-document pieces", () =>
+  it.scoped("and across shards, epochs and resumes", () =>
     Effect.gen(function* () {
       const source: DocumentSourceShape = yield* DocumentSource
-      const pool = yield* makeTokenizerPool({ tokenizer: "gpt2", workers: 2, pieceChars: 1 })
+      const pool = yield* DocumentTokenizer
       const options = { batch: 3, context: 20, cursor: source.start(11) }
       const inline = yield* collect(batches(gpt2, source, options), 120)
       expect(inline[inline.length - 1].cursor.epoch).toBeGreaterThanOrEqual(2)
+      expect(new Set(inline.map((b) => b.cursor.shard))).toEqual(new Set([0, 1]))
       same(yield* collect(batches(gpt2, source, { ...options, tokenizer: pool, prefetch: 4 }), 120), inline)
       for (const at of [0, 17, 55, 90]) {
         const resumed = yield* collect(batches(gpt2, source, { ...options, cursor: inline[at].cursor, tokenizer: pool, prefetch: 2 }), 10)
         same(resumed, inline.slice(at + 1, at + 11))
       }
-    }).pipe(Effect.provide(DocumentSource.fromDocuments(
-      [fixtureDocuments(30, 5, 25), fixtureDocuments(20, 6, 25).map((d) => ({ ...d, id: `${d.id}-b` }))],
-      { split: "train", valFraction: 0.1, rowsPerGroup: 4 }
-    ))))
+    }).pipe(Effect.provide(twoShards)))
 
-  it.scopedLive("batchesFromServices uses the DocumentTokenizer when one is provided", () =>
+  it.scoped("batchesFromServices uses the DocumentTokenizer when one is provided", () =>
     Effect.gen(function* () {
       const source = yield* DocumentSource
       const options = { batch: 2, context: 32, cursor: source.start(9) }
       const inline = yield* collect(batches(gpt2, source, options), 30)
       same(yield* collect(batchesFromServices({ ...options, prefetch: 3 }), 30), inline)
       expect((yield* DocumentTokenizer).workers).toBe(2)
-    }).pipe(Effect.provide(Layer.mergeAll(shipped, Tokenizer.layer("gpt2"), DocumentTokenizer.layer({ tokenizer: "gpt2", workers: 2 })))))
+    }).pipe(Effect.provide(Layer.merge(twoShards, Tokenizer.layer("gpt2")))))
 
-  it.scopedLive("a pool for another encoding than the packer's is refused", () =>
+  it.scoped("a failure inside a worker is TokenizeWorkerFailed and the pool keeps working", () =>
     Effect.gen(function* () {
-      const source = yield* DocumentSource
-      const error = yield* Effect.flip(Stream.runDrain(Stream.take(
-        batches(gpt2, source, { batch: 1, context: 8, cursor: source.start(0), tokenizer: inlineTokenizer(makeEncoding("bytes")) }), 1)))
-      expect(error).toMatchObject({ _tag: "InvalidDataOption", option: "tokenizer" })
-    }).pipe(Effect.provide(shipped)))
-
-  it.scopedLive("a failure inside a worker is TokenizeWorkerFailed and the pool keeps working; bad options are refused", () =>
-    Effect.gen(function* () {
-      const pool = yield* makeTokenizerPool({ tokenizer: "gpt2", workers: 1 })
+      const pool = yield* DocumentTokenizer
       // Not a string: the tokenizer throws inside the worker.
       const error = yield* Effect.flip(pool.tokenize(docBatch([42 as unknown as string])))
       expect(error._tag).toBe("TokenizeWorkerFailed")
       expect(error.message).toContain("data.workers = 0")
       expect(Array.from((yield* pool.tokenize(docBatch(["hello"])))[0])).toEqual(Array.from(documentTokens(gpt2, "hello")))
+    }))
+})
 
+describe("pool options", () => {
+  it.scoped("are checked, and a pool for another encoding than the packer's is refused", () =>
+    Effect.gen(function* () {
       expect(yield* Effect.flip(makeTokenizerPool({ tokenizer: "gpt2", workers: 0 }))).toMatchObject({ _tag: "InvalidDataOption", option: "data.workers" })
       expect(yield* Effect.flip(makeTokenizerPool({ tokenizer: "nope" as TokenizerName, workers: 1 }))).toMatchObject({ _tag: "InvalidDataOption", option: "tokenizer" })
       const inline = yield* Effect.provide(DocumentTokenizer, DocumentTokenizer.layer({ tokenizer: "gpt2", workers: 0 }))
       expect(inline.workers).toBe(0)
-    }))
+      const source = yield* DocumentSource
+      const error = yield* Effect.flip(Stream.runDrain(Stream.take(
+        batches(gpt2, source, { batch: 1, context: 8, cursor: source.start(0), tokenizer: inlineTokenizer(makeEncoding("bytes")) }), 1)))
+      expect(error).toMatchObject({ _tag: "InvalidDataOption", option: "tokenizer" })
+    }).pipe(Effect.provide(twoShards)))
 })
