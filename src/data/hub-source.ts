@@ -13,10 +13,10 @@ import {
   openParquetStore,
   type SplitOptions
 } from "./document-source.ts"
-import { type DataError, InvalidDataOption } from "./errors.ts"
+import { type DataError, type HubError, InvalidDataOption } from "./errors.ts"
 import { type ColumnFilter, formatFilter } from "./filters.ts"
 import type { ParquetLocation, RemoteParquet } from "./parquet-reader.ts"
-import type { DownloadProgress } from "./hub.ts"
+import { type DownloadProgress, type HubOptions, hubOptions, readRange, remoteSize } from "./hub.ts"
 import { type ShardInfo, type ShardListing, ShardStore, type ShardStoreShape } from "./shard-store.ts"
 import { type BuildProgress, openTokenCacheStore } from "./token-cache.ts"
 import type { DocumentTokenizerShape } from "./tokenize-pool.ts"
@@ -96,6 +96,16 @@ export const remoteParquet = (store: ShardStoreShape, shard: ShardInfo): RemoteP
 })
 
 /**
+ * Any parquet file on a web server that honours Range (a Hub resolve URL, an S3 object, a
+ * mirror), read by ranges: its size comes from a one-byte request, every read is retried.
+ * Give it to `DocumentSource.parquet({ paths: [...] })` like a local path.
+ */
+export const remoteParquetAt = (url: string, options: Partial<HubOptions> = {}): Effect.Effect<RemoteParquet, HubError> => {
+  const hub = hubOptions(options)
+  return Effect.map(remoteSize(url, hub), (size) => ({ key: url, name: url, size, read: (start, end) => readRange(url, start, end, hub) }))
+}
+
+/**
  * The document source for a Hub dataset. In download mode the chosen shards are fetched
  * (missing ones only) and held until the scope closes; in stream mode nothing is stored.
  * With a token cache, each shard is tokenised once and later runs read only the cache.
@@ -109,21 +119,19 @@ export const openHubSource = (options: HubSourceOptions): Effect.Effect<Document
     if (listing.offline) note(`offline: using the saved listing of ${options.dataset}`)
     const filters = options.filters ?? []
 
-    const locations: ParquetLocation[] = []
-    for (const shard of chosen) {
-      if (options.mode === "stream") {
-        locations.push(remoteParquet(store, shard))
-      } else {
-        locations.push(yield* store.acquire(shard, { onProgress: options.report?.download }))
-        options.report?.downloaded?.(shard)
-      }
-    }
+    const fetch = (shard: ShardInfo): Effect.Effect<ParquetLocation, DataError, Scope.Scope> =>
+      options.mode === "stream"
+        ? Effect.succeed(remoteParquet(store, shard))
+        : Effect.tap(store.acquire(shard, { onProgress: options.report?.download }), () => options.report?.downloaded?.(shard))
 
     const cache = options.tokenCache
-    if (cache === undefined) return makeDocumentSource(yield* openParquetStore({ paths: locations, filters }), options)
-
+    if (cache === undefined) {
+      const locations = yield* Effect.forEach(chosen, fetch)
+      return makeDocumentSource(yield* openParquetStore({ paths: locations, filters }), options)
+    }
+    // With a token cache, a shard is fetched only when its cache is missing or invalid.
     const cached = yield* openTokenCacheStore({
-      paths: locations,
+      paths: chosen.map((shard) => ({ name: shard.path, open: fetch(shard) })),
       sha256s: chosen.map((shard) => shard.sha256),
       filters,
       dir: cache.dir,

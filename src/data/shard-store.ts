@@ -315,7 +315,10 @@ export const makeLiveShardStore = (options: ShardStoreOptions): Effect.Effect<Sh
         const key = keyOf(shard)
         const count = (holders.get(key) ?? 0) + 1
         holders.set(key, count)
-        if (count === 1) await writeFile(`${localPath}.lease-${process.pid}`, `${process.pid}\n`).catch(() => undefined)
+        if (count === 1) {
+          await mkdir(dirname(localPath), { recursive: true }).catch(() => undefined)
+          await writeFile(`${localPath}.lease-${process.pid}`, `${process.pid}\n`).catch(() => undefined)
+        }
       })
     const release = (shard: ShardInfo, localPath: string) =>
       Effect.promise(async () => {

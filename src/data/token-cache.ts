@@ -420,9 +420,19 @@ export const tokenCacheStore = (files: ReadonlyArray<TokenCacheFile>): RowGroupS
   tokenizer: files[0]?.header.tokenizer
 })
 
+/**
+ * A shard whose bytes are only fetched when needed: a valid token cache of it makes the
+ * parquet file unnecessary (the Hub source uses this so a prepared shard is never downloaded).
+ */
+export interface LazyParquet {
+  /** The file's name, used to name its token cache. */
+  readonly name: string
+  readonly open: Effect.Effect<ParquetLocation, DataError, Scope.Scope>
+}
+
 export interface CachedStoreOptions {
-  /** Parquet shards, local or remote, in order. */
-  readonly paths: ReadonlyArray<ParquetLocation>
+  /** Parquet shards, local, remote or fetched on demand, in order. */
+  readonly paths: ReadonlyArray<ParquetLocation | LazyParquet>
   /** sha256 of each shard when known (from the shard store); computed for local files otherwise. */
   readonly sha256s?: ReadonlyArray<string | undefined>
   readonly filters: ReadonlyArray<ColumnFilter>
@@ -433,9 +443,13 @@ export interface CachedStoreOptions {
   readonly onProgress?: (shard: number, progress: BuildProgress) => void
 }
 
+const isLazy = (location: ParquetLocation | LazyParquet): location is LazyParquet => typeof location !== "string" && "open" in location
+const nameOf = (location: ParquetLocation | LazyParquet) => (typeof location === "string" ? location : location.name)
+
 /**
  * A row-group store reading token caches of parquet shards, building each cache that is
- * missing or invalid first. Row numbers are the parquet file's, so cursors carry over.
+ * missing or invalid first. Row numbers are the parquet file's, so cursors carry over. When a
+ * shard's sha256 is known and its cache is valid, the parquet file is not even opened.
  */
 export const openTokenCacheStore = (
   options: CachedStoreOptions
@@ -444,11 +458,18 @@ export const openTokenCacheStore = (
     const decoder = yield* makeParquetDecoder
     const files = yield* Effect.forEach(options.paths, (location, i) =>
       Effect.gen(function* () {
-        const shard = yield* openParquetShard(decoder, location, { filters: options.filters })
+        const sha256 = options.sha256s?.[i]
+        if (sha256 !== undefined) {
+          const key: TokenCacheKey = { tokenizer: options.tokenizer.encoding.name, sourceSha256: sha256, filters: options.filters }
+          const ready = yield* Effect.either(openTokenCache(tokenCachePath(options.dir, nameOf(location), key), key, { verify: options.verify }))
+          if (ready._tag === "Right") return ready.right
+        }
+        const resolved = isLazy(location) ? yield* location.open : location
+        const shard = yield* openParquetShard(decoder, resolved, { filters: options.filters })
         return yield* ensureTokenCache({
           dir: options.dir,
           shard,
-          sourceSha256: options.sha256s?.[i],
+          sourceSha256: sha256,
           filters: options.filters,
           tokenizer: options.tokenizer,
           verify: options.verify,

@@ -141,8 +141,12 @@ export const candidates = (logits: ArrayLike<number>, s: SamplingOptions, previo
   }
   let kept = ranked.length
   if (s.topP < 1) {
-    let headMass = 0
-    for (let r = 0; r < Math.min(k, ranked.length); r++) headMass += p[ranked[r]]
+    // The mass top-p is measured against: all of it without top-k, the top-k survivors' with it.
+    let headMass = 1
+    if (s.topK !== undefined) {
+      headMass = 0
+      for (let r = 0; r < ranked.length; r++) headMass += p[ranked[r]]
+    }
     let massBefore = 0
     let n = 0
     while (n < ranked.length && massBefore < s.topP * headMass) massBefore += p[ranked[n++]]

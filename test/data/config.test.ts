@@ -4,7 +4,7 @@
 // batches, and a bad section must fail with the name of the field to fix.
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Schema, Stream } from "effect"
-import { readFileSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { cacheRoot, type DataConfig, dataLayer, DataSection } from "../../src/data/config.ts"
 import { DocumentSource, shippedCorpusPath } from "../../src/data/document-source.ts"
@@ -71,6 +71,22 @@ describe("dataLayer", () => {
       expect(yield* fromLayer(data, 8)).toEqual(expected)
       const streamed = section({ source: "fineweb", endpoint: server.endpoint, cache_dir: cacheDir, mode: "stream", workers: 0 })
       expect(yield* fromLayer(streamed, 8)).toEqual(expected)
+    }))
+
+  it.scopedLive("fineweb with the token cache: a prepared shard is not downloaded again, even when deleted from the cache", () =>
+    Effect.gen(function* () {
+      const expected = yield* reference(6)
+      const corpus = readFileSync(shippedCorpusPath)
+      const path = "sample/10BT/000_00000.parquet"
+      const cacheDir = yield* tempDir
+      const first = yield* hubServer({ repos: { "HuggingFaceFW/fineweb": { [path]: corpus } } })
+      const data = (endpoint: string) => section({ source: "fineweb", endpoint, cache_dir: cacheDir, token_cache: true, workers: 1 })
+      expect(yield* fromLayer(data(first.endpoint), 6)).toEqual(expected)
+      rmSync(join(cacheDir, "shards"), { recursive: true })
+      // The file is gone from the server too: only the listing and the token cache remain.
+      const second = yield* hubServer({ repos: { "HuggingFaceFW/fineweb": { [path]: corpus } }, faults: { [path]: { missing: true } } })
+      expect(yield* fromLayer(data(second.endpoint), 6)).toEqual(expected)
+      expect(second.log.every((r) => r.url.startsWith("/api/"))).toBe(true)
     }))
 
   it.scopedLive("a parquet source without paths, or a bad shard selection, fails naming the field", () =>

@@ -8,7 +8,7 @@ import { Chunk, Effect, Stream } from "effect"
 import { readFileSync } from "node:fs"
 import { DocumentSource, type DocumentSourceShape, shippedCorpusPath } from "../../src/data/document-source.ts"
 import { parseFilter, type ColumnFilter, passes } from "../../src/data/filters.ts"
-import { openHubSource } from "../../src/data/hub-source.ts"
+import { openHubSource, remoteParquetAt } from "../../src/data/hub-source.ts"
 import { makeParquetDecoder, openParquetShard } from "../../src/data/parquet-reader.ts"
 import { batches } from "../../src/data/packer.ts"
 import { makeLiveShardStore, ShardStore } from "../../src/data/shard-store.ts"
@@ -60,6 +60,21 @@ describe("remote parquet by range requests", () => {
       expect(server.log.some((r) => r.range !== undefined)).toBe(true)
 
       expect(yield* oneEpochIds(source, 7)).toEqual(yield* oneEpochIds(local, 7))
+    }))
+
+  it.scopedLive("any URL that honours Range works as a shard, its size found by a one-byte request", () =>
+    Effect.gen(function* () {
+      const server = yield* hubServer({ repos: { [REPO]: { [PATH]: CORPUS } } })
+      const url = `${server.endpoint}/datasets/${REPO}/resolve/main/${PATH}`
+      const remote = yield* remoteParquetAt(url, { endpoint: server.endpoint, token: undefined })
+      expect(remote.size).toBe(CORPUS.length)
+      expect(server.log[0].range).toBe("bytes=0-0")
+      const source = yield* Effect.flatMap(DocumentSource, Effect.succeed).pipe(
+        Effect.provide(DocumentSource.parquet({ paths: [remote], split: "train", valFraction: 0.01 }))
+      )
+      expect((yield* oneEpochIds(source, 1)).length).toBeGreaterThan(300)
+      const missing = yield* Effect.flip(remoteParquetAt(url.replace("000_", "404_"), { endpoint: server.endpoint, token: undefined }))
+      expect(missing).toMatchObject({ _tag: "ShardNotFound" })
     }))
 
   it.scopedLive("download mode fetches the shard once and reads it locally", () =>

@@ -153,6 +153,8 @@ describe("ShardStore.live", () => {
       const [a, b, c] = (yield* store.list(LOCATION)).shards
       const holding = yield* Scope.make()
       const pathA = yield* Scope.extend(store.acquire(a), holding)
+      // Other processes see the hold through a lease file named with this process's pid.
+      expect(existsSync(`${pathA}.lease-${process.pid}`)).toBe(true)
       yield* Effect.sleep("5 millis")
       yield* store.ensure(b)
       yield* Effect.sleep("5 millis")
@@ -166,6 +168,7 @@ describe("ShardStore.live", () => {
       expect(error).toMatchObject({ _tag: "ShardCacheFull", needed: b.size, capBytes: 75_000, heldBytes: a.size + c.size })
       expect(error.message).toContain("data.cache_max_gb")
       yield* Scope.close(holding, Exit.void)
+      expect(existsSync(`${pathA}.lease-${process.pid}`)).toBe(false)
       // Released: now the least recently used (a) makes way.
       yield* store.ensure(b)
       expect((yield* store.cached).map((s) => s.path).sort()).toEqual([b.path, c.path])

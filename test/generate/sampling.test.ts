@@ -69,7 +69,15 @@ describe("sampling distributions", () => {
     const big = Array.from({ length: 5000 }, () => rng.normal() * 3)
     const got = candidates(big, { ...base, topP: 0.9 })
     const order = big.map((_, i) => i).sort((a, b) => big[b] - big[a])
-    expect(got.ids).toEqual(order.slice(0, got.ids.length))
+    // The true nucleus: softmax over everything, keep while the mass before is below 0.9.
+    const m = Math.max(...big)
+    const e = big.map((x) => Math.exp(x - m))
+    const total = e.reduce((a, b) => a + b)
+    let before = 0
+    let n = 0
+    while (before < 0.9) before += e[order[n++]] / total
+    expect(got.ids).toEqual(order.slice(0, n))
+    expect(candidates(big, { ...base, topP: 0.9, topK: 5000 }).ids).toEqual(got.ids)
     expect(topIndices(big, 50)).toEqual(order.slice(0, 50))
   })
 
