@@ -130,7 +130,7 @@ let kernelsInstalled = false
 
 /** Replaces webgpu kernels (registered once per process, after tfjs-backend-webgpu is loaded). */
 export const installWebGpuKernelFixes = (): void => {
-  if (kernelsInstalled || true) return
+  if (kernelsInstalled) return
   kernelsInstalled = true
   const addN = tf.getKernel("AddN", "webgpu").kernelFunc as unknown as KernelFunc
   const groupedAddN: KernelFunc = (args) => {
