@@ -3,7 +3,9 @@
 // main thread (workers 0) and on 1..N worker threads, and how fast packed batches come out of
 // the token cache. The corpus is the shipped one, read for several epochs (each epoch visits
 // every row group in a new order). Compare tokens/s with bench/train.ts: the data path should
-// feed at least ten times what the trainer consumes.
+// feed at least ten times what the trainer consumes. `main_thread_busy` is the share of the
+// time the main thread (where the trainer runs) spent on the data path: with workers, the
+// tokenising moves off it.
 //   npx tsx bench/data.ts [--epochs 3] [--tokenizer gpt2] [--workers 0,1,2] [--batch 8] [--context 1024]
 import { Effect, Stream } from "effect"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -43,16 +45,20 @@ const measureEpoch = (source: DocumentSourceShape) =>
     Stream.runFold({ bytes: 0, docs: 0 }, (acc, b) => ({ bytes: acc.bytes + b.texts.reduce((n, t) => n + utf8.encode(t).length, 0), docs: acc.docs + b.texts.length }))
   )
 
-/** Packed batches over `epochs` epochs: returns tokens packed and seconds taken. */
+/**
+ * Packed batches over `epochs` epochs: tokens packed, seconds taken, and the share of that
+ * time the main thread (the one the trainer would run on) was busy with the data path.
+ */
 const packEpochs = (source: DocumentSourceShape, tokenizer: DocumentTokenizerShape, prefetch: number) =>
   Effect.gen(function* () {
     const started = performance.now()
+    const loop = performance.eventLoopUtilization()
     let count = 0
     yield* batches(encoding, source, { batch, context, cursor: source.start(1), tokenizer, prefetch }).pipe(
       Stream.takeWhile((b) => b.cursor.epoch < epochs),
       Stream.runForEach(() => Effect.sync(() => void count++))
     )
-    return { tokens: count * batch * context, seconds: seconds(started) }
+    return { tokens: count * batch * context, seconds: seconds(started), mainBusy: performance.eventLoopUtilization(loop).utilization }
   })
 
 const program = Effect.scoped(Effect.gen(function* () {
@@ -83,6 +89,7 @@ const program = Effect.scoped(Effect.gen(function* () {
       tokens: run.tokens,
       tokens_per_s: Math.round(run.tokens / run.seconds),
       text_mb_per_s: round(textMb / run.seconds),
+      main_thread_busy: round(run.mainBusy, 2),
       seconds: round(run.seconds, 2)
     })
   }

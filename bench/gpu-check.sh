@@ -11,7 +11,7 @@
 # The GPU machine needs no network. Two ways to bring the code:
 #   a) a copy of the project with a complete node_modules (npm ci ran somewhere with the same
 #      OS and architecture): the benches run through tsx, as here;
-#   b) .gpucheck/, made HERE by `bash bench/gpu-check.sh pack` (about 40 MB; git-ignored): the two
+#   b) .gpucheck/, made HERE by `bash bench/gpu-check.sh pack` (about 30 MB; git-ignored): the two
 #      benches bundled into plain JavaScript, the runtime part of node_modules (tfjs, Dawn's
 #      linux-x64 dawn.node), Debian's Vulkan loader placed beside dawn.node (Dawn looks there
 #      first, so no root install is needed), the libraries NVIDIA's Vulkan driver may lack, and
@@ -63,7 +63,7 @@ if [ "$MODE" = pack ]; then
   (cd "$T" && tar cJf "$G/app.tar.xz" app)
   [ "${WITH_NODE:-1}" = 1 ] && xz -T0 -6 -c "$(readlink -f "$(command -v node)")" > "$G/node.xz"
   rm -rf "$T"
-  du -sh "$G"/* "$G"
+  du -sh "$G"/*; du -sh "$G"
   echo "pack done: bring .gpucheck/ with the project to the GPU machine and run bash bench/gpu-check.sh there"
   exit 0
 fi
@@ -121,9 +121,8 @@ if [ "$LAVAPIPE" = 1 ]; then echo "lavapipe from $GLASSBOX_LAVAPIPE (src/backend
 else
   if [ -e "$DAWN_DIR/libvulkan.so.1" ]; then echo "loader: beside dawn.node (Dawn tries it first)"
   elif ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1 '; then echo "loader: the system's"
-  elif [ -n "$VKLIBS" ]; then
-    cp -L "$VKLIBS/libvulkan.so.1" "$DAWN_DIR/" 2>/dev/null && echo "loader: the packed one, copied beside dawn.node" \
-      || { export LD_LIBRARY_PATH=$VKLIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}; echo "loader: the packed one, through LD_LIBRARY_PATH"; }
+  elif [ -n "$VKLIBS" ]; then # (the packed app has it beside dawn.node already; this is the project's)
+    export LD_LIBRARY_PATH=$VKLIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}; echo "loader: the packed one, through LD_LIBRARY_PATH"
   else echo "WARN: no libvulkan.so.1 anywhere: Dawn will find no GPU (install libvulkan1, or pack .gpucheck/)"; fi
   # The NVIDIA driver's manifest: the usual places, then anywhere; else write one for its library.
   if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
@@ -153,10 +152,17 @@ run() { # label, timeout in seconds, bench name, its arguments
   say "$1"; shift
   bench "$@" 2> "$W/stderr" | tee -a "$JSONL"
   local rc=${PIPESTATUS[0]}
-  grep -v 'artificially' "$W/stderr" | tail -20
+  grep -v -E 'artificially|^ +at |^ *[{}]$' "$W/stderr" | tail -12
   [ "$rc" = 0 ] || echo "(exit status $rc)"
+  return "$rc"
 }
-run "webgpu: adapter, matmul, config $CONFIG training" 400 train --backend webgpu --only $CONFIG --steps "$STEPS" --matmul $MATMUL
+if ! run "webgpu: adapter, matmul, config $CONFIG training" 400 train --backend webgpu --only $CONFIG --steps "$STEPS" --matmul $MATMUL; then
+  if ! grep -q '"backend":"webgpu' "$JSONL"; then
+    say "STOP: the webgpu backend did not start; the Vulkan loader's account follows"
+    VK_LOADER_DEBUG=error,warn,driver bench 60 train --backend webgpu --only none --matmul 64 2>&1 | grep -v -E 'artificially|^ +at ' | head -60
+    return 3
+  fi
+fi
 [ "$LAVAPIPE" = 1 ] || run "webgpu: config B generation" 400 generate --backend webgpu --lengths "$LENGTHS" --batches 1,8 --skip-uncached-above 100
 if [ "${QUICK:-0}" != 1 ] && [ "$LAVAPIPE" != 1 ]; then
   run "wasm: matmul, config B training" 400 train --backend wasm --only B --steps 2 --matmul 1024

@@ -124,14 +124,18 @@ const segmentsOf = (docBatch: DocBatch, tokens: ReadonlyArray<TokenArray>): Read
     epoch: docBatch.epoch
   }))
 
-/** Document batches as tokenised segments, `tokenizer.workers` batches in flight, in order. */
+/**
+ * Document batches as tokenised segments, in order. With a pool, one batch more than there
+ * are workers is in flight, so the workers are already on the next row group while this
+ * thread packs the last one.
+ */
 const tokenizeDocuments = (
   tokenizer: DocumentTokenizerShape,
   documents: Stream.Stream<DocBatch, DataError>
 ): Stream.Stream<Segment, DataError> =>
   documents.pipe(
     Stream.mapEffect((docBatch) => Effect.map(tokenizer.tokenize(docBatch), (tokens) => segmentsOf(docBatch, tokens)), {
-      concurrency: Math.max(1, tokenizer.workers)
+      concurrency: tokenizer.workers === 0 ? 1 : tokenizer.workers + 1
     }),
     Stream.flattenIterables
   )

@@ -84,6 +84,7 @@ describe.runIf(webgpuTestsRun(start, "webgpu.test.ts"))("webgpu backend", () => 
     tf.env().set("WEBGPU_CPU_FORWARD", false)
   })
   afterAll(async () => {
+    if (!start.ok) return
     tf.env().set("WEBGPU_CPU_FORWARD", true)
     await tf.setBackend("cpu")
   })
