@@ -12,7 +12,9 @@ import { checkWasmHeap } from "../src/backend/memory-budget.ts"
 import { latestGoodCheckpoint, saveCheckpoint, type LoadedCheckpoint } from "../src/checkpoint/checkpointer.ts"
 import type { PipelineConfig } from "../src/config/schema.ts"
 import type { DataCursor } from "../src/data/cursor.ts"
+import { dataLayer } from "../src/data/config.ts"
 import { DocumentSource } from "../src/data/document-source.ts"
+import { DocumentTokenizer } from "../src/data/tokenize-pool.ts"
 import { Packer } from "../src/data/packer.ts"
 import { evaluate, type EvalResult } from "../src/eval/evaluator.ts"
 import { generateTokens } from "../src/generate/generator.ts"
@@ -54,13 +56,12 @@ export const trainerConfigOf = (config: PipelineConfig) => ({
   outlierZ: config.train.skip_outlier_z
 })
 
-/** The layers a pipeline config asks for: backend, tokenizer and the training side of the data. */
+/**
+ * The layers a pipeline config asks for: backend, tokenizer, and the training side of the data
+ * (shipped corpus, local parquet files or a Hub dataset, with its tokenizer pool and caches).
+ */
 export const pipelineLayer = (config: PipelineConfig) =>
-  Layer.mergeAll(
-    TensorBackendLive(config.backend),
-    Tokenizer.layer(config.tokenizer),
-    DocumentSource.shipped({ path: config.data.path, split: "train", valFraction: config.data.val_fraction })
-  )
+  Layer.mergeAll(TensorBackendLive(config.backend), Tokenizer.layer(config.tokenizer), dataLayer(config.data, { tokenizer: config.tokenizer }))
 
 /** A non-finite loss stopped the run; the last good state was saved first. */
 export class TrainingDiverged extends Data.TaggedError("TrainingDiverged")<{ readonly cause: NonFiniteLoss; readonly saved: string }> {
@@ -136,6 +137,7 @@ export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
       const backend = yield* TensorBackend
       const encoding = yield* Tokenizer
       const source = yield* DocumentSource
+      const pool = yield* DocumentTokenizer
       const runDir = config.run.dir
       const metrics = metricsLog(runDir)
       const say = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
@@ -228,8 +230,8 @@ export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
       const progress = makeProgress(steps, startStep)
       const results: StepResult[] = []
       const minutes = config.checkpoint.every_minutes
-      yield* Packer.batches(encoding, source, { batch, context, cursor }).pipe(
-        Stream.buffer({ capacity: 2 * accumulate }), // data preparation runs ahead of the step
+      // Data preparation runs ahead of the step: tokenised in worker threads, `prefetch` batches deep.
+      yield* Packer.batches(encoding, source, { batch, context, cursor, tokenizer: pool, prefetch: Math.max(config.data.prefetch, accumulate) }).pipe(
         Stream.grouped(accumulate),
         Stream.take(steps - startStep),
         Stream.mapEffect((group) => {

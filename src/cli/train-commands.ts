@@ -13,6 +13,7 @@ import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, type LoadedCheck
 import { planResume } from "../checkpoint/resume.ts"
 import { decodeConfig, loadConfig } from "../config/load.ts"
 import { BackendSetting, type PipelineConfig } from "../config/schema.ts"
+import { dataLayer } from "../data/config.ts"
 import { DocumentSource } from "../data/document-source.ts"
 import { Packer, type Batch } from "../data/packer.ts"
 import { evaluate } from "../eval/evaluator.ts"
@@ -58,8 +59,8 @@ const heldOutFor = (config: PipelineConfig, tokens: number) =>
   Effect.gen(function* () {
     const encoding = makeEncoding(config.tokenizer as TokenizerName)
     const source = yield* DocumentSource
-    return yield* Packer.validationBatches(encoding, source.withSplit("val"), { batch: config.train.batch, context: config.model.context, maxTokens: tokens })
-  }).pipe(Effect.provide(DocumentSource.shipped({ path: config.data.path, split: "val", valFraction: config.data.val_fraction })))
+    return yield* Packer.validationBatches(encoding, source, { batch: config.train.batch, context: config.model.context, maxTokens: tokens })
+  }).pipe(Effect.provide(dataLayer(config.data, { tokenizer: config.tokenizer, split: "val" })))
 
 const configOf = (c: LoadedCheckpoint) => decodeConfig(c.state.config, path.join(c.dir, "state.json"))
 

@@ -16,7 +16,15 @@ export const changeableOnResume = [
   "checkpoint.",
   "generate.",
   "backend",
-  "run.dir"
+  "run.dir",
+  // How data is fetched and prepared, not which tokens arrive in which order.
+  "data.workers",
+  "data.prefetch",
+  "data.cache_dir",
+  "data.cache_max_gb",
+  "data.endpoint",
+  "data.mode",
+  "data.token_cache"
 ] as const
 
 const leaves = (value: unknown, prefix = ""): Map<string, string> => {

@@ -36,12 +36,9 @@ export const ModelSection = Schema.Struct({
   vocab_size: Schema.optionalWith(PositiveInt, { exact: true })
 })
 
-export const DataSection = Schema.Struct({
-  source: opt(Schema.Literal("shipped"), "shipped"),
-  /** Parquet file(s) in FineWeb's schema; default: the corpus shipped in data/. */
-  path: Schema.optionalWith(Schema.String, { exact: true }),
-  val_fraction: opt(Fraction, 0.01)
-})
+/** The data section's fields live with the data room (src/data/config.ts), which builds the layer. */
+export { DataSection } from "../data/config.ts"
+import { DataSection } from "../data/config.ts"
 
 export const TrainSection = Schema.Struct({
   steps: opt(PositiveInt, 2000),
