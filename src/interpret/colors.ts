@@ -7,6 +7,17 @@
 export type Rgb = readonly [number, number, number]
 export type ScaleKind = "sequential" | "diverging"
 
+/** A grid of values to colour: what the terminal and the HTML heatmaps share. */
+export interface GridSpec {
+  readonly rowLabels: ReadonlyArray<string>
+  readonly colLabels: ReadonlyArray<string>
+  /** values[row][col] */
+  readonly values: ReadonlyArray<ReadonlyArray<number>>
+  readonly scale: ScaleKind
+  readonly min: number
+  readonly max: number
+}
+
 const lerp = (a: Rgb, b: Rgb, t: number): Rgb => [
   Math.round(a[0] + (b[0] - a[0]) * t),
   Math.round(a[1] + (b[1] - a[1]) * t),

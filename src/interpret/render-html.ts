@@ -5,24 +5,18 @@
 // result in, string out.
 import type { AttentionAnalysis, HeadLabel } from "./attention.ts"
 import { headPattern } from "./attention.ts"
-import { colorFor, compact, hex, showToken, textColorOn, type ScaleKind } from "./colors.ts"
+import { colorFor, compact, hex, showToken, textColorOn, type GridSpec, type ScaleKind } from "./colors.ts"
 import type { InductionResult } from "./induction.ts"
 import type { LogitLensResult } from "./logit-lens.ts"
 import type { PatchingResult, SiteKind } from "./patching.ts"
 import type { TokenText } from "./render-terminal.ts"
 
-export const escapeHtml = (s: string): string =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;")
+import { escapeHtml } from "../report/html.ts"
+export { escapeHtml }
 
-export interface SvgHeatmapSpec {
+export interface SvgHeatmapSpec extends GridSpec {
   /** Accessible name, also shown above the grid. */
   readonly title: string
-  readonly rowLabels: ReadonlyArray<string>
-  readonly colLabels: ReadonlyArray<string>
-  readonly values: ReadonlyArray<ReadonlyArray<number>>
-  readonly scale: ScaleKind
-  readonly min: number
-  readonly max: number
   /** Hover text for a cell. */
   readonly tip: (row: number, col: number, value: number) => string
   /** Optional text drawn inside a cell. */

@@ -4,7 +4,7 @@
 // colour is off (NO_COLOR, a pipe) and in a screen reader; wide grids wrap into column blocks.
 import type { AttentionAnalysis, HeadReport } from "./attention.ts"
 import { headPattern } from "./attention.ts"
-import { colorFor, compact, fit, showToken, textColorOn, type ScaleKind } from "./colors.ts"
+import { colorFor, compact, fit, showToken, textColorOn, type GridSpec, type ScaleKind } from "./colors.ts"
 import type { InductionResult } from "./induction.ts"
 import type { LogitLensResult } from "./logit-lens.ts"
 import type { PatchingResult, SiteKind } from "./patching.ts"
@@ -33,15 +33,9 @@ const paint = (text: string, kind: ScaleKind, value: number, min: number, max: n
 
 const bold = (s: string, color: boolean) => (color ? `${BOLD}${s}${RESET}` : s)
 
-export interface HeatmapSpec {
+/** values[row][col]; NaN shows as "·". */
+export interface HeatmapSpec extends GridSpec {
   readonly title?: string
-  readonly rowLabels: ReadonlyArray<string>
-  readonly colLabels: ReadonlyArray<string>
-  /** values[row][col]; NaN shows as "·". */
-  readonly values: ReadonlyArray<ReadonlyArray<number>>
-  readonly scale: ScaleKind
-  readonly min: number
-  readonly max: number
   /** Characters per cell, value included (default 5). */
   readonly cellWidth?: number
   /** A line under the grid explaining the scale. */

@@ -8,7 +8,7 @@ interface Series {
   readonly points: ReadonlyArray<readonly [number, number]>
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!)
+import { escapeHtml } from "../report/html.ts"
 
 const niceTicks = (lo: number, hi: number, count = 5): number[] => {
   if (!(hi > lo)) return [lo]

@@ -10,6 +10,7 @@ import katex from "katex"
 import { formatScaled, numberScale, scaleLabel, shapeLabel } from "./format.ts"
 import type { Stage, StageValue, Table } from "./stages.ts"
 import type { WalkthroughResult } from "./walkthrough.ts"
+import { escapeHtml } from "../report/html.ts"
 
 const BUCKETS = 8
 
@@ -28,8 +29,6 @@ export const inlineKatexCss = (): string => {
   return katexCss
 }
 
-const escapeHtml = (s: string): string =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
 const tex = (source: string, displayMode: boolean): string =>
   katex.renderToString(source, { displayMode, throwOnError: true, strict: "error", output: "htmlAndMathml" })
