@@ -4,7 +4,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option, Stream } from "effect"
 import * as readline from "node:readline"
-import { TensorBackendLive } from "../backend/backend.ts"
+import { TensorBackend, TensorBackendLive } from "../backend/backend.ts"
 import { resolveWeightsPath } from "../checkpoint/checkpointer.ts"
 import { BackendSetting } from "../config/schema.ts"
 import { generateTokens } from "../generate/generator.ts"
@@ -52,6 +52,8 @@ const samplingFrom = (o: SamplingFlags): SamplingOptions => {
 
 const loadModel = (checkpoint: string, tokenizer: Option.Option<TokenizerName>) =>
   Effect.gen(function* () {
+    const backend = yield* TensorBackend
+    process.stderr.write(`backend: ${backend.description}\n`)
     const { model, tokenizer: recorded } = yield* loadWeights(yield* resolveWeightsPath(checkpoint))
     return { model, encoding: makeEncoding(Option.getOrElse(tokenizer, () => (recorded ?? "gpt2") as TokenizerName)) }
   })

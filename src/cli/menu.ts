@@ -48,12 +48,13 @@ export const findConfigs = (root = "config"): Array<{ file: string; pipeline: st
     })
 }
 
-type Action = "train" | "generate" | "chat" | "walkthrough" | "evaluate" | "compare" | "plot" | "quit"
+type Action = "train" | "generate" | "chat" | "interpret" | "walkthrough" | "evaluate" | "compare" | "plot" | "quit"
 
 const actions: Array<{ title: string; value: Action; description: string }> = [
   { title: "Train a model", value: "train", description: "run a config from config/" },
   { title: "Generate text", value: "generate", description: "continue a prompt with a trained model" },
   { title: "Chat", value: "chat", description: "talk to a trained model" },
+  { title: "Open a model up", value: "interpret", description: "logit lens, attention heads, induction heads" },
   { title: "Walk through one step by hand", value: "walkthrough", description: "every number of one training step" },
   { title: "Evaluate a run", value: "evaluate", description: "held-out loss of its newest checkpoint" },
   { title: "Compare checkpoints", value: "compare", description: "every checkpoint of a run, best first" },
@@ -97,6 +98,22 @@ const commandFor = (action: Exclude<Action, "quit">) =>
         const run = yield* pickRun
         const preset = yield* pickPreset
         return ["chat", run, "--preset", preset]
+      }
+      case "interpret": {
+        const run = yield* pickRun
+        const probe = yield* Prompt.run(
+          Prompt.select({
+            message: "Which probe?",
+            choices: [
+              { title: "logit lens", value: "logit-lens", description: "what each layer would predict" },
+              { title: "attention heads", value: "attention", description: "score and label every head" },
+              { title: "induction heads", value: "induction", description: "random tokens repeated twice" }
+            ]
+          })
+        )
+        if (probe === "induction") return ["interpret", "induction", run, "--repeat", "20", "--batch", "4"]
+        const text = yield* Prompt.run(Prompt.text({ message: "Text to analyse:", validate: (s) => (s.trim() === "" ? Effect.fail("some text, please") : Effect.succeed(s)) }))
+        return ["interpret", probe, run, "--text", text]
       }
       case "walkthrough": {
         const stage = yield* Prompt.run(

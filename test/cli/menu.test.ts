@@ -1,5 +1,5 @@
 // The interactive menu, driven through a real pseudo-terminal (util-linux `script`): reach
-// training, generation and the walkthrough; cancel with Esc at every kind of prompt and land
+// training, generation, a probe and the walkthrough; cancel with Esc at every kind of prompt and land
 // back on the menu; leave with Ctrl-C. Runs in a scratch directory with its own config/ and runs/.
 import { describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
@@ -67,7 +67,7 @@ describe("interactive menu", () => {
     })
   )
 
-  it("trains, generates and walks through; Esc cancels at every prompt; Ctrl-C leaves", async () => {
+  it("trains, generates, probes and walks through; Esc cancels at every prompt; Ctrl-C leaves", async () => {
     const s = session(dir)
     await s.waitFor("What would you like to do?")
     // Train: Esc at the config list, then again at the steps prompt, then for real with 2 steps.
@@ -113,12 +113,29 @@ describe("interactive menu", () => {
     await s.press(KEYS.enter)
     await s.waitFor("tokens/s]")
     await s.waitFor("What would you like to do?")
-    // The walkthrough, one stage.
+    // A probe: Esc at the probe list, then the logit lens on a text.
     await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
-    await s.waitFor("Which stage?")
+    await s.waitFor("Which model?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Which probe?")
     await s.press(KEYS.esc)
     await s.waitFor("(cancelled)")
     await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
+    await s.waitFor("Which model?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Which probe?")
+    await s.press(KEYS.enter)
+    await s.waitFor("Text to analyse:")
+    await s.type("abcab")
+    await s.press(KEYS.enter)
+    await s.waitFor("$ glassbox interpret logit-lens runs/quick --text abcab")
+    await s.waitFor("What would you like to do?")
+    // The walkthrough, one stage.
+    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
+    await s.waitFor("Which stage?")
+    await s.press(KEYS.esc)
+    await s.waitFor("(cancelled)")
+    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
     await s.waitFor("Which stage?")
     await s.press(KEYS.down, KEYS.down, KEYS.enter)
     await s.waitFor("$ glassbox walkthrough --stage init")
