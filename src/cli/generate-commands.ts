@@ -53,9 +53,8 @@ const samplingFrom = (o: SamplingFlags): SamplingOptions => {
 const loadModel = (checkpoint: string, tokenizer: Option.Option<TokenizerName>) =>
   Effect.gen(function* () {
     const backend = yield* TensorBackend
-    process.stderr.write(`backend: ${backend.description}\n`)
     const { model, tokenizer: recorded } = yield* loadWeights(yield* resolveWeightsPath(checkpoint))
-    return { model, encoding: makeEncoding(Option.getOrElse(tokenizer, () => (recorded ?? "gpt2") as TokenizerName)) }
+    return { model, backend: backend.description, encoding: makeEncoding(Option.getOrElse(tokenizer, () => (recorded ?? "gpt2") as TokenizerName)) }
   })
 
 const write = (s: string) => Effect.sync(() => process.stdout.write(s))
@@ -82,7 +81,7 @@ const answer = (model: GPT, encoding: Encoding, promptIds: number[], sampling: S
     return { count, seconds: (performance.now() - started) / 1000, text }
   })
 
-const rate = (r: { count: number; seconds: number }) => `[${r.count} tokens in ${r.seconds.toFixed(2)}s, ${(r.count / r.seconds).toFixed(1)} tokens/s]`
+const rate = (r: { count: number; seconds: number }, backend: string) => `[${r.count} tokens in ${r.seconds.toFixed(2)}s, ${(r.count / r.seconds).toFixed(1)} tokens/s on ${backend}]`
 
 export const generateCommand = Command.make(
   "generate",
@@ -97,11 +96,11 @@ export const generateCommand = Command.make(
       const sampling = samplingFrom(o)
       const invalid = validateSampling(sampling)
       if (invalid) return yield* invalid
-      const { model, encoding } = yield* loadModel(o.checkpoint, o.tokenizer)
+      const { model, encoding, backend } = yield* loadModel(o.checkpoint, o.tokenizer)
       const prompt = o.prompt === "" ? [encoding.eot] : encoding.encode(o.prompt)
       yield* write(o.prompt)
       const r = yield* answer(model, encoding, prompt, sampling, { maxNewTokens: o.maxNewTokens, seed: o.seed, stop: o.stop }).pipe(Effect.ensuring(Effect.sync(() => model.dispose())))
-      yield* write(`\n\n${rate(r)}\n`)
+      yield* write(`\n\n${rate(r, backend)}\n`)
     }).pipe(Effect.provide(TensorBackendLive(o.backend)))
 ).pipe(Command.withDescription(`Continue a prompt, printing text as it is produced. Example: glassbox generate runs/tiny --prompt "The whale" --preset precise --max-new-tokens 60\nPresets:\n${presetTable()}`))
 
@@ -115,7 +114,7 @@ const chatHelp = `commands:
 
 export const chatCommand = Command.make("chat", { checkpoint: checkpointArg, ...samplingOptions }, (o) =>
   Effect.gen(function* () {
-    const { model, encoding } = yield* loadModel(o.checkpoint, o.tokenizer)
+    const { model, encoding, backend } = yield* loadModel(o.checkpoint, o.tokenizer)
     let sampling = samplingFrom(o)
     let maxNewTokens = o.maxNewTokens
     let seed = o.seed
@@ -130,7 +129,7 @@ export const chatCommand = Command.make("chat", { checkpoint: checkpointArg, ...
     const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true, historySize: 200 })
     rl.on("SIGINT", onSigint)
     const lines = rl[Symbol.asyncIterator]()
-    yield* write(`chatting with ${o.checkpoint} (${model.config.layers} layers, context ${model.config.context}); /help for commands\n> `)
+    yield* write(`chatting with ${o.checkpoint} (${model.config.layers} layers, context ${model.config.context}, ${backend}); /help for commands\n> `)
     const settings = () => `settings: ${JSON.stringify({ ...sampling, max_new_tokens: maxNewTokens, seed })}\n`
     for (;;) {
       const next = yield* Effect.promise(() => lines.next())
@@ -190,7 +189,7 @@ export const chatCommand = Command.make("chat", { checkpoint: checkpointArg, ...
       const r = yield* answer(model, encoding, recent, sampling, { maxNewTokens, seed, stop: ["\n\nUser:", "\nUser:"] }, () => aborted)
       generating = false
       transcript += r.text
-      yield* write(`${aborted ? "\n[stopped]" : ""}\n${rate(r)}\n> `)
+      yield* write(`${aborted ? "\n[stopped]" : ""}\n${rate(r, backend)}\n> `)
       seed++
     }
     rl.close()

@@ -10,12 +10,21 @@
 //                     (each document's ids followed by end-of-text, laid end to end; lengths include the end-of-text)
 //                   | { id, ok: false, error: string }
 // The encoding is named in workerData: { tokenizer: "gpt2" | "cl100k_base" | "o200k_base" | "bytes" }.
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { parentPort, workerData } from "node:worker_threads"
-import { register } from "tsx/esm/api"
 
-register()
-// The listener is attached before the tokenizer has loaded; early requests wait for it.
-const encodingReady = import("../tokenizer/tokenizer.ts").then((m) => m.makeEncoding(workerData.tokenizer))
+// The compiled tokenizer when this worker runs from .build/ (scripts/build.mjs), else the
+// TypeScript source through tsx. The listener is attached before the tokenizer has loaded;
+// early requests wait for it.
+const compiled = new URL("../tokenizer/tokenizer.js", import.meta.url)
+const tokenizerModule = existsSync(fileURLToPath(compiled))
+  ? import(compiled.href)
+  : import("tsx/esm/api").then(({ register }) => {
+      register()
+      return import("../tokenizer/tokenizer.ts")
+    })
+const encodingReady = tokenizerModule.then((m) => m.makeEncoding(workerData.tokenizer))
 
 const encodeAll = (encoding, texts) => {
   const parts = new Array(texts.length)

@@ -78,7 +78,7 @@ describe("glassbox CLI", () => {
     const r = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "5", "--preset", "greedy")
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.startsWith("ab")).toBe(true)
-    expect(r.stdout).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s\]/)
+    expect(r.stdout).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s on wasm \(simd, 1 thread\)\]/)
   })
 
   it("generate: stop strings end the text, sampling flags override the preset", () => {
@@ -128,6 +128,6 @@ describe("glassbox CLI", () => {
     expect(out).toContain("temperature = 0.9")
     expect(out).toContain("top_p = 2 is invalid")
     expect(out).toContain('unknown preset "nope"')
-    expect(out).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s\]/)
+    expect(out).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s on wasm \(simd, 1 thread\)\]/)
   })
 })

@@ -111,7 +111,7 @@ describe("interactive menu", () => {
     await s.waitFor("Prompt:")
     await s.type("ab")
     await s.press(KEYS.enter)
-    await s.waitFor("tokens/s]")
+    await s.waitFor("tokens/s on wasm")
     await s.waitFor("What would you like to do?")
     // A probe: Esc at the probe list, then the logit lens on a text.
     await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
