@@ -69,77 +69,64 @@ describe("interactive menu", () => {
 
   it("trains, generates, probes and walks through; Esc cancels at every prompt; Ctrl-C leaves", async () => {
     const s = session(dir)
-    await s.waitFor("What would you like to do?")
-    // Train: Esc at the config list, then again at the steps prompt, then for real with 2 steps.
-    await s.press(KEYS.enter)
-    await s.waitFor("Which config?")
-    await s.press(KEYS.esc)
-    await s.waitFor("(cancelled)")
-    await s.waitFor("What would you like to do?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Which config?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Steps")
-    await s.press(KEYS.esc)
-    await s.waitFor("(cancelled)")
-    await s.press(KEYS.enter)
-    await s.waitFor("Which config?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Steps")
+    /** Presses keys, then waits for the screen to show `then`. */
+    const act = async (keys: string[], then: string) => {
+      await s.press(...keys)
+      await s.waitFor(then)
+    }
+    const MENU = "What would you like to do?"
+    const cancelled = async () => {
+      await act([KEYS.esc], "(cancelled)")
+      await s.waitFor(MENU)
+    }
+    await s.waitFor(MENU)
+    // Train: Esc at the config list, then at the steps prompt, then for real with 2 steps.
+    await act([KEYS.enter], "Which config?")
+    await cancelled()
+    await act([KEYS.enter], "Which config?")
+    await act([KEYS.enter], "Steps")
+    await cancelled()
+    await act([KEYS.enter], "Which config?")
+    await act([KEYS.enter], "Steps")
     await s.type("2")
-    await s.press(KEYS.enter)
-    await s.waitFor("$ glassbox run config/quick.json --set train.steps=2")
+    await act([KEYS.enter], "$ glassbox run config/quick.json --set train.steps=2")
     await s.waitFor("saved runs/quick/checkpoints/step-00000002")
-    await s.waitFor("What would you like to do?")
+    await s.waitFor(MENU)
     // Generate: Esc at the model list, at the preset list and at the prompt; then generate.
-    for (const stopAt of ["Which model?", "Sampling preset?", "Prompt:"]) {
+    const generatePrompts = ["Which model?", "Sampling preset?", "Prompt:"]
+    for (const stopAt of generatePrompts) {
       await s.press(KEYS.down, KEYS.enter)
-      for (const prompt of ["Which model?", "Sampling preset?", "Prompt:"]) {
+      for (const prompt of generatePrompts) {
         await s.waitFor(prompt)
         if (prompt === stopAt) break
         await s.press(KEYS.enter)
       }
-      await s.press(KEYS.esc)
-      await s.waitFor("(cancelled)")
-      await s.waitFor("What would you like to do?")
+      await cancelled()
     }
-    await s.press(KEYS.down, KEYS.enter)
-    await s.waitFor("Which model?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Sampling preset?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Prompt:")
+    await act([KEYS.down, KEYS.enter], "Which model?")
+    await act([KEYS.enter], "Sampling preset?")
+    await act([KEYS.enter], "Prompt:")
     await s.type("ab")
-    await s.press(KEYS.enter)
-    await s.waitFor("tokens/s on wasm")
-    await s.waitFor("What would you like to do?")
+    await act([KEYS.enter], "tokens/s on wasm")
+    await s.waitFor(MENU)
     // A probe: Esc at the probe list, then the logit lens on a text.
-    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
-    await s.waitFor("Which model?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Which probe?")
-    await s.press(KEYS.esc)
-    await s.waitFor("(cancelled)")
-    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
-    await s.waitFor("Which model?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Which probe?")
-    await s.press(KEYS.enter)
-    await s.waitFor("Text to analyse:")
+    const toProbes = [KEYS.down, KEYS.down, KEYS.down, KEYS.enter]
+    await act(toProbes, "Which model?")
+    await act([KEYS.enter], "Which probe?")
+    await cancelled()
+    await act(toProbes, "Which model?")
+    await act([KEYS.enter], "Which probe?")
+    await act([KEYS.enter], "Text to analyse:")
     await s.type("abcab")
-    await s.press(KEYS.enter)
-    await s.waitFor("$ glassbox interpret logit-lens runs/quick --text abcab")
-    await s.waitFor("What would you like to do?")
+    await act([KEYS.enter], "$ glassbox interpret logit-lens runs/quick --text abcab")
+    await s.waitFor(MENU)
     // The walkthrough, one stage.
-    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
-    await s.waitFor("Which stage?")
-    await s.press(KEYS.esc)
-    await s.waitFor("(cancelled)")
-    await s.press(KEYS.down, KEYS.down, KEYS.down, KEYS.down, KEYS.enter)
-    await s.waitFor("Which stage?")
-    await s.press(KEYS.down, KEYS.down, KEYS.enter)
-    await s.waitFor("$ glassbox walkthrough --stage init")
-    await s.waitFor("What would you like to do?")
+    const toWalkthrough = [KEYS.down, KEYS.down, KEYS.down, KEYS.down, KEYS.enter]
+    await act(toWalkthrough, "Which stage?")
+    await cancelled()
+    await act(toWalkthrough, "Which stage?")
+    await act([KEYS.down, KEYS.down, KEYS.enter], "$ glassbox walkthrough --stage init")
+    await s.waitFor(MENU)
     // Leave.
     await s.press(KEYS.ctrlC)
     expect(await s.exited).toBe(0)
