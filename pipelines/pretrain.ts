@@ -9,7 +9,8 @@ import * as tf from "@tensorflow/tfjs"
 import { Chunk, Data, Effect, Layer, Stream } from "effect"
 import { TensorBackend, TensorBackendLive } from "../src/backend/backend.ts"
 import { checkWasmHeap } from "../src/backend/memory-budget.ts"
-import { latestGoodCheckpoint, saveCheckpoint, type LoadedCheckpoint } from "../src/checkpoint/checkpointer.ts"
+import type { LoadedCheckpoint } from "../src/checkpoint/checkpointer.ts"
+import { Checkpointer } from "../src/checkpoint/service.ts"
 import type { PipelineConfig } from "../src/config/schema.ts"
 import type { DataCursor } from "../src/data/cursor.ts"
 import { dataLayer } from "../src/data/config.ts"
@@ -57,11 +58,17 @@ export const trainerConfigOf = (config: PipelineConfig) => ({
 })
 
 /**
- * The layers a pipeline config asks for: backend, tokenizer, and the training side of the data
- * (shipped corpus, local parquet files or a Hub dataset, with its tokenizer pool and caches).
+ * The layers a pipeline config asks for: backend, tokenizer, the training side of the data
+ * (shipped corpus, local parquet files or a Hub dataset, with its tokenizer pool and caches), and
+ * the run directory's checkpoints.
  */
 export const pipelineLayer = (config: PipelineConfig) =>
-  Layer.mergeAll(TensorBackendLive(config.backend), Tokenizer.layer(config.tokenizer), dataLayer(config.data, { tokenizer: config.tokenizer }))
+  Layer.mergeAll(
+    TensorBackendLive(config.backend),
+    Tokenizer.layer(config.tokenizer),
+    dataLayer(config.data, { tokenizer: config.tokenizer }),
+    Checkpointer.files(config.run.dir)
+  )
 
 /** A non-finite loss stopped the run; the last good state was saved first. */
 export class TrainingDiverged extends Data.TaggedError("TrainingDiverged")<{ readonly cause: NonFiniteLoss; readonly saved: string }> {
@@ -128,16 +135,17 @@ const restoredOptimizer = (loaded: LoadedCheckpoint, model: GPT): AdamWState => 
 }
 
 /**
- * Trains as `config` says. With `resumeFrom` (a run directory), continues from its newest good
+ * Trains as `config` says. With `resume`, continues from the Checkpointer's newest good
  * checkpoint; the caller has already checked that `config` only changes what may change.
  */
-export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
+export const pretrain = (config: PipelineConfig, resume = false) =>
   Effect.scoped(
     Effect.gen(function* () {
       const backend = yield* TensorBackend
       const encoding = yield* Tokenizer
       const source = yield* DocumentSource
       const pool = yield* DocumentTokenizer
+      const checkpointer = yield* Checkpointer
       const runDir = config.run.dir
       const metrics = metricsLog(runDir)
       const say = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
@@ -149,7 +157,7 @@ export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
       let trainer: Trainer
       let tokensSeen = 0
       let cursor: DataCursor = source.start(config.run.seed)
-      if (resumeFrom === undefined) {
+      if (!resume) {
         const modelConfig = modelConfigOf(config, encoding.vocabSize)
         if (backend.name === "wasm") {
           const tooBig = checkWasmHeap(modelConfig, batch)
@@ -158,7 +166,7 @@ export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
         model = initGPT(modelConfig, config.run.seed)
         trainer = new Trainer(model, trainerConfigOf(config), config.run.seed)
       } else {
-        const { checkpoint, notes } = yield* latestGoodCheckpoint(resumeFrom)
+        const { checkpoint, notes } = yield* checkpointer.latestGood
         for (const note of notes) yield* say(`warning: ${note}`)
         const s = checkpoint.state
         model = checkpoint.model
@@ -194,8 +202,7 @@ export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
       let lastEval: EvalResult | undefined
       let lastSaved = { step: startStep, at: performance.now() }
       const checkpoint = (step: number) =>
-        saveCheckpoint(
-          runDir,
+        checkpointer.save(
           model,
           trainer.optimizer,
           encoding.name,
@@ -307,7 +314,7 @@ export const pretrain = (config: PipelineConfig, resumeFrom?: string) =>
 
 /** Runs `pretrain` with the layers its config names; the model is freed afterwards. */
 export const runPretrain = (config: PipelineConfig, resumeFrom?: string) =>
-  pretrain(config, resumeFrom).pipe(
+  pretrain(config, resumeFrom !== undefined).pipe(
     Effect.map(({ model, ...rest }) => {
       model.dispose()
       return rest
