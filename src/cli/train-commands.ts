@@ -8,8 +8,8 @@ import * as path from "node:path"
 import { runPipeline } from "../../pipelines/index.ts"
 import { runPretrain } from "../../pipelines/pretrain.ts"
 import { TensorBackendLive } from "../backend/backend.ts"
-import { writeFileAtomic } from "../checkpoint/atomic.ts"
-import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from "../checkpoint/checkpointer.ts"
+import { ReadFailed, writeFileAtomic } from "../checkpoint/atomic.ts"
+import { latestGoodCheckpoint, listCheckpoints, loadCheckpoint, NoCheckpoint, type LoadedCheckpoint } from "../checkpoint/checkpointer.ts"
 import { planResume } from "../checkpoint/resume.ts"
 import { decodeConfig, loadConfig } from "../config/load.ts"
 import { BackendSetting, type PipelineConfig } from "../config/schema.ts"
@@ -89,7 +89,7 @@ export const compareCommand = Command.make(
   (o) =>
     Effect.gen(function* () {
       const dirs = yield* listCheckpoints(o.run)
-      if (dirs.length === 0) return yield* Effect.fail(new Error(`${o.run}: no checkpoints to compare`))
+      if (dirs.length === 0) return yield* new NoCheckpoint({ runDir: o.run, reason: "no checkpoints to compare" })
       const rows: Array<{ dir: string; step: number; tokens: number; loss: number; perplexity: number }> = []
       let heldOut: ReadonlyArray<Batch> | undefined
       for (const dir of dirs) {
@@ -120,7 +120,7 @@ export const plotCommand = Command.make(
   (o) =>
     Effect.gen(function* () {
       const events = readMetrics(o.run)
-      if (events.length === 0) return yield* Effect.fail(new Error(`${o.run}: no metrics.jsonl to plot`))
+      if (events.length === 0) return yield* new ReadFailed({ path: path.join(o.run, "metrics.jsonl"), reason: "no metrics recorded yet, nothing to plot" })
       const out = Option.getOrElse(o.out, () => path.join(o.run, "plot.html"))
       yield* writeFileAtomic(out, plotHtml(path.basename(path.resolve(o.run)), events))
       process.stdout.write(`wrote ${out}\n`)

@@ -171,14 +171,19 @@ export const generateBatch = (
           const V = model.config.vocabSize
           const rngs = prompts.map((_, b) => Rng.seeded(options.seed + b, "sampling"))
           const outputs: number[][] = prompts.map(() => [])
+          // Each row's text so far, for the repetition penalty; grown in place, not rebuilt per token.
+          const histories = prompts.map((prompt) => [...prompt])
           const done = prompts.map(() => false)
           let logits = decoder.start()
           for (let step = 0; step < options.maxNewTokens; step++) {
             const next = prompts.map((prompt, b) => {
               if (done[b]) return prompt[0] // keeps the batch rectangular; never emitted
-              const id = sampleToken(logits.subarray(b * V, (b + 1) * V), options.sampling, rngs[b], [...prompt, ...outputs[b]])
+              const id = sampleToken(logits.subarray(b * V, (b + 1) * V), options.sampling, rngs[b], histories[b])
               if (id === options.stopToken) done[b] = true
-              else outputs[b].push(id)
+              else {
+                outputs[b].push(id)
+                histories[b].push(id)
+              }
               return id
             })
             if (done.every(Boolean) || step === options.maxNewTokens - 1) break
