@@ -16,7 +16,7 @@ import { logitLens } from "../src/interpret/logit-lens.ts"
 import { logitDiff, patchingSweep } from "../src/interpret/patching.ts"
 import type { ModelConfig } from "../src/model/config.ts"
 import { initGPT } from "../src/model/gpt.ts"
-import { Rng } from "../src/train/rng.ts"
+import { Rng } from "../src/rng/rng.ts"
 
 const { values } = parseArgs({
   options: { backend: { type: "string", default: "wasm" }, tokens: { type: "string", default: "24" }, repeats: { type: "string", default: "3" } }

@@ -26,7 +26,7 @@ import { Tokenizer, type Encoding } from "../src/tokenizer/tokenizer.ts"
 import type { AdamWState } from "../src/train/adamw.ts"
 import { metricsLog, truncateMetricsAfter } from "../src/train/metrics.ts"
 import { formatDuration, makeProgress } from "../src/train/progress.ts"
-import type { RngState } from "../src/train/rng.ts"
+import type { RngState } from "../src/rng/rng.ts"
 import { Trainer, type NonFiniteLoss, type OutlierWindow, type StepResult } from "../src/train/trainer.ts"
 
 export const modelConfigOf = (config: PipelineConfig, vocabSize: number): ModelConfig => ({

@@ -2,7 +2,7 @@
 // training step of the tiny GPT in plain float64 and prints it (or one stage of it), and writes
 // the HTML document and the JSON of every value when the config asks for them.
 import { Effect } from "effect"
-import { writeFileAtomic } from "../src/checkpoint/atomic.ts"
+import { writeFileAtomic } from "../src/format/atomic.ts"
 import type { PipelineConfig } from "../src/config/schema.ts"
 import { renderHtml, renderTerminal, toJson, walkthrough as runWalkthrough } from "../src/walkthrough/index.ts"
 

@@ -5,7 +5,7 @@ import { Effect } from "effect"
 import { selectBackend, type BackendChoice } from "../src/backend/backend.ts"
 import type { ModelConfig } from "../src/model/config.ts"
 import { gptFromValues, initialValues, type GPT } from "../src/model/gpt.ts"
-import { Rng } from "../src/train/rng.ts"
+import { Rng } from "../src/rng/rng.ts"
 
 export const useBackend = (choice: BackendChoice) => Effect.runPromise(selectBackend(choice))
 

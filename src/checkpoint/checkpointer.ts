@@ -12,8 +12,8 @@ import * as path from "node:path"
 import type { GPT } from "../model/gpt.ts"
 import { loadWeights, weightsMetadata } from "../model/weights.ts"
 import type { AdamWState } from "../train/adamw.ts"
-import { ReadFailed, readFileBytes, sha256File, syncDirectory, WriteFailed, writeFileAtomic } from "./atomic.ts"
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "./safetensors.ts"
+import { ReadFailed, readFileBytes, sha256File, syncDirectory, WriteFailed, writeFileAtomic } from "../format/atomic.ts"
+import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../format/safetensors.ts"
 
 export const CHECKPOINT_FORMAT_VERSION = 1
 const FILES = ["model.safetensors", "optimizer.safetensors"] as const

@@ -8,7 +8,7 @@ import { Context, Effect, Layer } from "effect"
 import type { GPT } from "../model/gpt.ts"
 import { gptFromValues } from "../model/gpt.ts"
 import type { AdamWState } from "../train/adamw.ts"
-import type { WriteFailed } from "./atomic.ts"
+import type { WriteFailed } from "../format/atomic.ts"
 import {
   CHECKPOINT_FORMAT_VERSION,
   checkpointName,

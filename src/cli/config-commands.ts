@@ -3,7 +3,7 @@
 // config format for editors (validation and completion in config/*.json).
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, JSONSchema, Option } from "effect"
-import { writeFileAtomic } from "../checkpoint/atomic.ts"
+import { writeFileAtomic } from "../format/atomic.ts"
 import { loadConfig } from "../config/load.ts"
 import { PipelineConfig } from "../config/schema.ts"
 

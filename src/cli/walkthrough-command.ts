@@ -2,7 +2,7 @@
 // terminal, or written as a self-contained HTML document or as JSON for other tools.
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { writeFileAtomic } from "../checkpoint/atomic.ts"
+import { writeFileAtomic } from "../format/atomic.ts"
 import { renderHtml, renderTerminal, STAGE_NAMES, toJson, walkthrough, type WalkthroughOptions } from "../walkthrough/index.ts"
 
 export const walkthroughCommand = Command.make(

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Data, Effect, Option, Stream } from "effect"
 import { KVCache } from "../model/attention.ts"
 import type { GPT } from "../model/gpt.ts"
-import { Rng } from "../train/rng.ts"
+import { Rng } from "../rng/rng.ts"
 import { sampleToken, validateSampling, type InvalidSampling, type SamplingOptions } from "./sampling.ts"
 
 export class PromptError extends Data.TaggedError("PromptError")<{ readonly reason: string }> {

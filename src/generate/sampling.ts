@@ -7,7 +7,7 @@
 //  - Min-p keeps tokens at least min_p times as likely as the most likely one.
 // Survivors are renormalised and one is drawn with the seeded RNG. Greedy is the argmax.
 import { Data } from "effect"
-import type { Rng } from "../train/rng.ts"
+import type { Rng } from "../rng/rng.ts"
 
 export interface SamplingOptions {
   /** Always take the most likely token (the other fields are then ignored). */

@@ -17,7 +17,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { GPT } from "../model/gpt.ts"
 import type { HookFn } from "../model/hooks.ts"
-import { Rng } from "../train/rng.ts"
+import { Rng } from "../rng/rng.ts"
 import { idsTensor } from "./hooks.ts"
 
 export interface InductionOptions {

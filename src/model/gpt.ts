@@ -10,7 +10,7 @@ import { alibiSlopes, attentionBias, ropeTables } from "./positions.ts"
 import { parameterShapes, type ModelConfig } from "./config.ts"
 import { blockHookNames, hookPoint, type HookFn } from "./hooks.ts"
 import { gelu, layerNorm, linear } from "./layers.ts"
-import { Rng } from "../train/rng.ts"
+import { Rng } from "../rng/rng.ts"
 import { maxTensorBytes } from "../backend/limits.ts"
 import { headCrossEntropy } from "./loss.ts"
 

@@ -2,7 +2,7 @@
 // tokenizer it was trained with) in the header's metadata. A file without our metadata, such as
 // Hugging Face's GPT-2 model.safetensors, is read by inferring the shape from its tensors.
 import { Data, Effect } from "effect"
-import type { ReadFailed, WriteFailed } from "../checkpoint/atomic.ts"
+import type { ReadFailed, WriteFailed } from "../format/atomic.ts"
 import {
   expectTensors,
   readSafetensorsFile,
@@ -11,7 +11,7 @@ import {
   type NamedTensor,
   type SafetensorsError,
   type TensorsMismatch
-} from "../checkpoint/safetensors.ts"
+} from "../format/safetensors.ts"
 import { modelConfigProblems, parameterShapes, type ModelConfig } from "./config.ts"
 import { gptFromValues, type GPT } from "./gpt.ts"
 

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Data, Effect } from "effect"
 import type { GPT } from "../model/gpt.ts"
 import { adamwUpdate, initAdamW, type AdamWConfig, type AdamWState } from "./adamw.ts"
-import { Rng, type RngState } from "./rng.ts"
+import { Rng, type RngState } from "../rng/rng.ts"
 import { learningRate, type ScheduleConfig } from "./schedule.ts"
 
 /** Token windows [batch, context + 1], row-major: inputs are [:, :-1], targets [:, 1:]. */

@@ -3,7 +3,7 @@
 // combination of transposes, batching and broadcasting.
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
-import { Rng } from "../../src/train/rng.ts"
+import { Rng } from "../../src/rng/rng.ts"
 import { maxAbsDiff, useBackend } from "../helpers.ts"
 
 const onBoth = async <T>(f: () => T): Promise<{ cpu: T; wasm: T }> => {

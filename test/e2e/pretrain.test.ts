@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { runPretrain } from "../../pipelines/pretrain.ts"
-import { sha256File } from "../../src/checkpoint/atomic.ts"
+import { sha256File } from "../../src/format/atomic.ts"
 import { loadConfig } from "../../src/config/load.ts"
 import { readMetrics } from "../../src/train/metrics.ts"
 

@@ -2,7 +2,7 @@
 // and the validation of their parameters.
 import { describe, expect, it } from "@effect/vitest"
 import { candidates, presets, presetTable, sampleToken, samplingDistribution, topIndices, validateSampling, type SamplingOptions } from "../../src/generate/sampling.ts"
-import { Rng } from "../../src/train/rng.ts"
+import { Rng } from "../../src/rng/rng.ts"
 
 const base: SamplingOptions = { greedy: false, temperature: 1, topK: undefined, topP: 1, minP: 0, repetitionPenalty: 1 }
 /** Logits whose softmax is exactly `probs`. */

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { chunkRows, headCrossEntropy } from "../../src/model/loss.ts"
-import { Rng } from "../../src/train/rng.ts"
+import { Rng } from "../../src/rng/rng.ts"
 import { maxAbsDiff, useBackend } from "../helpers.ts"
 
 const N = 13

@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { windowLoss } from "../../src/train/trainer.ts"
-import { Rng } from "../../src/train/rng.ts"
+import { Rng } from "../../src/rng/rng.ts"
 import { tinyConfig, tinyModel, tokenWindows, useBackend } from "../helpers.ts"
 
 const EPS = 1e-2

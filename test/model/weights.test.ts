@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { encodeSafetensors, type NamedTensor } from "../../src/checkpoint/safetensors.ts"
+import { encodeSafetensors, type NamedTensor } from "../../src/format/safetensors.ts"
 import { loadWeights, modelTensors, saveWeights } from "../../src/model/weights.ts"
 import { maxAbsDiff, tinyConfig, tinyModel, useBackend } from "../helpers.ts"
 

@@ -5,7 +5,7 @@ import { Effect } from "effect"
 import * as tf from "@tensorflow/tfjs"
 import { defaultAdamW } from "../../src/train/adamw.ts"
 import { Trainer } from "../../src/train/trainer.ts"
-import { Rng } from "../../src/train/rng.ts"
+import { Rng } from "../../src/rng/rng.ts"
 import { tinyConfig, tinyModel, tokenWindows, useBackend } from "../helpers.ts"
 
 const trainerConfig = (outlierZ = 0, lr = 1e-3) => ({ schedule: { lr, minLr: lr, warmupSteps: 0, totalSteps: 100 }, adamw: defaultAdamW, clip: 1, outlierZ })

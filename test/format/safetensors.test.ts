@@ -16,7 +16,7 @@ import {
   readSafetensorsFile,
   SafetensorsError,
   writeSafetensorsFile
-} from "../../src/checkpoint/safetensors.ts"
+} from "../../src/format/safetensors.ts"
 
 const f32 = (shape: number[], values: number[]): NamedTensor => ({
   dtype: "F32",

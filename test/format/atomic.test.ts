@@ -5,7 +5,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as nodePath from "node:path"
-import { sha256Bytes, sha256File, syncDirectory, writeFileAtomic } from "../../src/checkpoint/atomic.ts"
+import { sha256Bytes, sha256File, syncDirectory, writeFileAtomic } from "../../src/format/atomic.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => fs.mkdtemp(nodePath.join(os.tmpdir(), "glassbox-atomic-"))),
