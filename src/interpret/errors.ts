@@ -39,9 +39,12 @@ export class AnswerNotOneToken extends Data.TaggedError("AnswerNotOneToken")<{
 export class DegenerateBaseline extends Data.TaggedError("DegenerateBaseline")<{
   readonly clean: number
   readonly corrupted: number
+  /** σ of the clean run's logits, the scale the gap was judged against. */
+  readonly logitScale?: number
 }> {
   override get message() {
-    return `the clean and corrupted runs give the same logit difference (${this.clean.toFixed(4)} vs ${this.corrupted.toFixed(4)}), ` +
+    const scale = this.logitScale === undefined ? "" : ` against a logit scale of ${this.logitScale.toFixed(3)}`
+    return `the clean and corrupted runs give the same logit difference (${this.clean.toFixed(4)} vs ${this.corrupted.toFixed(4)}${scale}), ` +
       `so the normalised patching metric is undefined; choose prompts or answers the model tells apart`
   }
 }

@@ -13,6 +13,13 @@
 // before c_proj), since c_proj is linear: attn_out = Σ_h z_h · W_O[h] + b, so replacing z_h
 // replaces exactly head h's contribution.
 //
+// The normalisation divides by m_clean − m_corrupted, so when that gap is tiny the scores are noise
+// amplified: a gap of 0.016 turns a 0.02 wobble into a score above 1. "Tiny" is relative to how
+// spread out the logits are: σ, the standard deviation of the clean run's logits over the
+// vocabulary at the last position (the size of a typical logit difference between two tokens).
+// A gap below WEAK_BASELINE_RATIO·σ earns a warning carried in the result; one below
+// MIN_BASELINE_RATIO·σ (or MIN_BASELINE_GAP) is refused.
+//
 // Real patching, batched: the corrupted prompt is repeated along the batch axis and row r's hook
 // overwrites row r's site only, via a 0/1 mask: x' = x·(1 − M) + x_clean·M (exact: no rounding
 // where M is 0 or 1). A full sweep costs ⌈sites / batch⌉ forward passes, not one per site.
@@ -57,6 +64,12 @@ export const sweepSites = (layers: number, heads: number, T: number, kinds: Read
   return sites
 }
 
+/** The last position's final-normalised hidden state [n, d] of an [n, T, d] hidden tensor. */
+const lastRow = (hidden: tf.Tensor3D): tf.Tensor2D => {
+  const [n, T, d] = hidden.shape
+  return tf.reshape(tf.slice(hidden, [0, T - 1, 0], [n, 1, d]), [n, d]) as tf.Tensor2D
+}
+
 /**
  * logit[answer] − logit[wrong] for each row of final-normalised hidden states at the last position.
  * The unembedding is linear with no bias (logits = h · W_Uᵀ, W_U = wte or lm_head), so the
@@ -65,12 +78,20 @@ export const sweepSites = (layers: number, heads: number, T: number, kinds: Read
  */
 const logitDiffs = (model: GPT, hidden: tf.Tensor3D, answer: number, wrong: number): tf.Tensor1D =>
   tf.tidy(() => {
-    const [n, T, d] = hidden.shape
-    const last = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [n, 1, d]), [n, d]) as tf.Tensor2D
+    const [n, , d] = hidden.shape
+    const last = lastRow(hidden)
     const unembedding = model.params.get(model.config.tied ? "wte.weight" : "lm_head.weight")!
     const rows = tf.gather(unembedding, tf.tensor1d([answer, wrong], "int32")) // [2, d]
     const direction = tf.reshape(tf.sub(tf.slice(rows, [0, 0], [1, d]), tf.slice(rows, [1, 0], [1, d])), [d, 1])
     return tf.reshape(tf.matMul(last, direction as tf.Tensor2D), [n]) as tf.Tensor1D
+  })
+
+/** σ of each row's logits over the vocabulary, for final-normalised last-position hidden states [n, d]. */
+const logitSpread = (model: GPT, last: tf.Tensor2D): tf.Tensor1D =>
+  tf.tidy(() => {
+    const logits = model.unembed(last) // [n, V]
+    const { variance } = tf.moments(logits, -1)
+    return tf.sqrt(variance) as tf.Tensor1D
   })
 
 /** The unpatched logit difference of one prompt. */
@@ -154,6 +175,10 @@ export interface PatchingResult {
   /** Logit differences of the unpatched runs. */
   readonly cleanDiff: number
   readonly corruptedDiff: number
+  /** σ of the clean run's last-position logits over the vocabulary: the scale the gap is judged on. */
+  readonly logitScale: number
+  /** Present when |cleanDiff − corruptedDiff| < WEAK_BASELINE_RATIO · logitScale: the scores amplify noise. */
+  readonly warning?: string
   /**
    * Normalised scores: resid_pre / attn_out / mlp_out as [layer][position], head as [layer][head].
    * Only the kinds asked for are present.
@@ -167,8 +192,27 @@ export interface PatchingResult {
 /** (m − m_corrupted) / (m_clean − m_corrupted) */
 export const normalise = (m: number, clean: number, corrupted: number) => (m - corrupted) / (clean - corrupted)
 
-/** Baselines closer than this are treated as equal (normalising would divide by ~0). */
+/** Baselines closer than this (absolute) are treated as equal (normalising would divide by ~0). */
 export const MIN_BASELINE_GAP = 1e-6
+/** Baselines closer than this fraction of the logit scale σ are refused. */
+export const MIN_BASELINE_RATIO = 1e-4
+/** Baselines closer than this fraction of σ earn a warning: every score is noise scaled by σ / gap. */
+export const WEAK_BASELINE_RATIO = 0.1
+
+/** Whether a baseline gap is usable: "refuse", "warn" (with the sentence to show) or "ok". */
+export const judgeBaseline = (cleanDiff: number, corruptedDiff: number, logitScale: number): { verdict: "refuse" | "warn" | "ok"; warning?: string } => {
+  const gap = Math.abs(cleanDiff - corruptedDiff)
+  if (!(gap > MIN_BASELINE_GAP) || !(gap > MIN_BASELINE_RATIO * logitScale)) return { verdict: "refuse" }
+  if (gap >= WEAK_BASELINE_RATIO * logitScale) return { verdict: "ok" }
+  const ratio = gap / logitScale
+  return {
+    verdict: "warn",
+    warning:
+      `the clean and corrupted logit differences are only ${gap.toPrecision(2)} apart, ${ratio < 0.001 ? ratio.toExponential(1) : ratio.toFixed(3)} of the logit scale ` +
+      `(σ of the logits = ${logitScale.toFixed(3)}; below ${WEAK_BASELINE_RATIO} counts as weak), so the normalised scores amplify noise about ${Math.round(1 / ratio)}×; ` +
+      "choose prompts whose answers the model tells apart more clearly"
+  }
+}
 
 /** The full sweep (prompts already validated: same length, in the vocabulary, within the context). */
 export const patchingSweep = (model: GPT, request: PatchRequest): Either.Either<PatchingResult, DegenerateBaseline> => {
@@ -183,18 +227,34 @@ export const patchingSweep = (model: GPT, request: PatchRequest): Either.Either<
   const source = cacheActivations(model, input, (name) => needed.has(name) || name === finalHook)
   input.dispose()
   try {
-    const cleanDiffT = logitDiffs(model, source.get(finalHook) as tf.Tensor3D, answer, wrong)
+    const cleanHidden = source.get(finalHook) as tf.Tensor3D
+    const cleanDiffT = logitDiffs(model, cleanHidden, answer, wrong)
     const cleanDiff = cleanDiffT.dataSync()[0]
-    cleanDiffT.dispose()
+    const spread = tf.tidy(() => logitSpread(model, lastRow(cleanHidden)))
+    const logitScale = spread.dataSync()[0]
+    tf.dispose([cleanDiffT, spread])
     const corruptedDiff = logitDiff(model, corrupted, answer, wrong)
-    if (!(Math.abs(cleanDiff - corruptedDiff) > MIN_BASELINE_GAP)) return Either.left(new DegenerateBaseline({ clean: cleanDiff, corrupted: corruptedDiff }))
+    const baseline = judgeBaseline(cleanDiff, corruptedDiff, logitScale)
+    if (baseline.verdict === "refuse") return Either.left(new DegenerateBaseline({ clean: cleanDiff, corrupted: corruptedDiff, logitScale }))
     const { diffs, forwards } = patchedLogitDiffs(model, corrupted, source, sites, answer, wrong, request.batchRows)
     const grids: Partial<Record<SiteKind, number[][]>> = {}
     sites.forEach((site, i) => {
       const grid = (grids[site.kind] ??= Array.from({ length: layers }, () => new Array<number>(site.kind === "head" ? heads : T).fill(NaN)))
       grid[site.layer][site.kind === "head" ? site.head : site.position] = normalise(diffs[i], cleanDiff, corruptedDiff)
     })
-    return Either.right({ clean: [...clean], corrupted: [...corrupted], answer, wrong, cleanDiff, corruptedDiff, grids, forwards: forwards + 2, sites: sites.length })
+    return Either.right({
+      clean: [...clean],
+      corrupted: [...corrupted],
+      answer,
+      wrong,
+      cleanDiff,
+      corruptedDiff,
+      logitScale,
+      ...(baseline.warning === undefined ? {} : { warning: baseline.warning }),
+      grids,
+      forwards: forwards + 2,
+      sites: sites.length
+    })
   } finally {
     source.dispose()
   }

@@ -267,6 +267,7 @@ export const renderPatching = (result: PatchingResult, text: TokenText, options:
     `clean ${result.cleanDiff.toFixed(3)}, corrupted ${result.corruptedDiff.toFixed(3)}; score = (patched − corrupted) / (clean − corrupted): 1 restores the clean answer, 0 does nothing`,
     `${result.sites} sites in ${result.forwards} forward passes`
   ]
+  if (result.warning !== undefined) parts.unshift(bold(`warning: ${result.warning}`, color), "")
   for (const kind of ["resid_pre", "attn_out", "mlp_out", "head"] as const) {
     const grid = result.grids[kind]
     if (grid === undefined) continue

@@ -14,6 +14,7 @@ import { Effect, Either, Exit } from "effect"
 import { cacheActivations, idsTensor } from "../../src/interpret/hooks.ts"
 import { logitDiff, normalise, patchedLogitDiffs, patchingSweep, siteHook, sweepSites } from "../../src/interpret/patching.ts"
 import { makeProbes } from "../../src/interpret/probes.ts"
+import { renderPatching, stripAnsi } from "../../src/interpret/render-terminal.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
 import { BOS, circuitModel } from "./circuits.ts"
 
@@ -122,6 +123,39 @@ describe("activation patching on a random model", () => {
     for (const kind of ["resid_pre", "attn_out", "mlp_out"] as const) {
       for (let l = 0; l < config.layers; l++) for (const p of [0, 1, 2]) expect(result.grids[kind]![l][p]).toBeCloseTo(0, 5)
     }
+    model.dispose()
+  })
+
+  it("a gap that is small against the logit scale earns a warning; a clear one does not", () => {
+    const model = tinyModel(config)
+    // The scale, computed here in float64 from forward's logits: σ over the vocabulary at the last position.
+    const input = idsTensor([clean])
+    const logits = model.forward(input)
+    const V = config.vocabSize
+    const last = Array.from(logits.dataSync().slice((clean.length - 1) * V, clean.length * V))
+    tf.dispose([input, logits])
+    const mean = last.reduce((x, y) => x + y, 0) / V
+    const sigma = Math.sqrt(last.reduce((x, y) => x + (y - mean) ** 2, 0) / V)
+    // Every answer pair, ranked by how far apart the two prompts put it relative to σ.
+    const pairs: Array<{ answer: number; wrong: number; ratio: number }> = []
+    for (let i = 0; i < V; i++) {
+      for (let j = i + 1; j < V; j++) {
+        const gap = Math.abs(logitDiff(model, clean, i, j) - logitDiff(model, corrupted, i, j))
+        pairs.push({ answer: i, wrong: j, ratio: gap / sigma })
+      }
+    }
+    pairs.sort((x, y) => x.ratio - y.ratio)
+    const weak = pairs.find((p) => p.ratio > 1e-3 && p.ratio < 0.05)!
+    const strong = pairs[pairs.length - 1]
+    expect(strong.ratio).toBeGreaterThan(0.2)
+    const weakResult = Either.getOrThrow(patchingSweep(model, { clean, corrupted, answer: weak.answer, wrong: weak.wrong, kinds: ["head"] }))
+    expect(weakResult.logitScale).toBeCloseTo(sigma, 4)
+    expect(weakResult.warning).toContain("amplify noise")
+    expect(weakResult.warning).toContain(`σ of the logits = ${sigma.toFixed(3)}`)
+    expect(stripAnsi(renderPatching(weakResult, (id) => String(id), { color: false }))).toContain("warning: the clean and corrupted logit differences are only")
+    const strongResult = Either.getOrThrow(patchingSweep(model, { clean, corrupted, answer: strong.answer, wrong: strong.wrong, kinds: ["head"] }))
+    expect(strongResult.warning).toBeUndefined()
+    expect(renderPatching(strongResult, (id) => String(id), { color: false })).not.toContain("warning")
     model.dispose()
   })
 

@@ -56,6 +56,7 @@ const patching: PatchingResult = {
   wrong: 5,
   cleanDiff: 2,
   corruptedDiff: -1,
+  logitScale: 1.5,
   grids: { resid_pre: [[0, 1, 0], [0, 0.5, 0.25]], head: [[0.1, -0.2]] },
   forwards: 3,
   sites: 8
