@@ -3,11 +3,14 @@
 // (top-k, entropy, rank and probability of the next token) is recomputed here in float64 from
 // those logits. On the hand-built circuit the answer is known: before the induction layer the
 // read-out is exactly uniform (entropy log V), after it the repeat is predicted with p ≈ 1.
+// Every intermediate stage is also decoded here from its cached residual through ln_f and the
+// unembedding in float64, so a lens that skipped the final LayerNorm before the last stage fails.
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
-import { idsTensor } from "../../src/interpret/hooks.ts"
+import { cacheActivations, idsTensor } from "../../src/interpret/hooks.ts"
 import { logitLens } from "../../src/interpret/logit-lens.ts"
-import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
+import { gptFromValues } from "../../src/model/gpt.ts"
+import { randomValues, tinyConfig, tinyModel, useBackend } from "../helpers.ts"
 import { circuitModel, repeatedText, V } from "./circuits.ts"
 
 const softmax64 = (logits: ArrayLike<number>) => {
@@ -65,6 +68,49 @@ describe("logit lens", () => {
       model.dispose()
     })
   }
+
+  it("every intermediate stage is read through the final LayerNorm (checked in float64 from the cached residuals)", () => {
+    // Skipping ln_f on the stages before the last would leave the final stage right and every
+    // other stage wrong; the residual scale and ln_f's random gain and bias make the difference large.
+    const config = tinyConfig({ vocabSize: 17, context: 10, layers: 3 })
+    const values = randomValues(config, 11)
+    const model = gptFromValues(config, values)
+    const ids = [3, 1, 4, 1, 5, 9, 2, 6]
+    const T = ids.length
+    const d = config.dModel
+    const V = config.vocabSize
+    const lens = logitLens(model, ids, 3)
+    const input = idsTensor([ids])
+    const cache = cacheActivations(model, input, lens.hooks)
+    input.dispose()
+    const gamma = values.get("ln_f.weight")!.data
+    const beta = values.get("ln_f.bias")!.data
+    const wte = values.get("wte.weight")!.data // tied: W_U = wte [V, d]
+    let largestEntropyGap = 0
+    lens.hooks.forEach((hook, s) => {
+      const x = cache.get(hook).dataSync() // [1, T, d]
+      for (let t = 0; t < T; t++) {
+        const row = Array.from(x.subarray(t * d, (t + 1) * d))
+        const mean = row.reduce((a, b) => a + b, 0) / d
+        const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / d
+        const normed = row.map((v, i) => ((v - mean) / Math.sqrt(variance + config.lnEps)) * gamma[i] + beta[i])
+        const logits = Array.from({ length: V }, (_, v) => normed.reduce((a, h, i) => a + h * wte[v * d + i], 0))
+        const p = softmax64(logits)
+        const entropy = -p.reduce((a, q) => a + q * Math.log(q), 0)
+        const cell = lens.cells[s][t]
+        expect(cell.entropy, `${lens.stages[s]} position ${t}`).toBeCloseTo(entropy, 4)
+        expect(cell.top[0].token, `${lens.stages[s]} position ${t}`).toBe(p.indexOf(Math.max(...p)))
+        expect(cell.top[0].prob).toBeCloseTo(Math.max(...p), 5)
+        if (t < T - 1) expect(cell.next!.prob).toBeCloseTo(p[ids[t + 1]], 5)
+        // The same stage decoded without the LayerNorm, to show the check has teeth.
+        const raw = softmax64(Array.from({ length: V }, (_, v) => row.reduce((a, h, i) => a + h * wte[v * d + i], 0)))
+        largestEntropyGap = Math.max(largestEntropyGap, Math.abs(entropy + raw.reduce((a, q) => a + q * Math.log(q), 0)))
+      }
+    })
+    cache.dispose()
+    expect(largestEntropyGap).toBeGreaterThan(0.05)
+    model.dispose()
+  })
 
   it("on the circuit: uniform before the induction layer, the repeat predicted after it", () => {
     const model = circuitModel()
