@@ -1,5 +1,8 @@
 // The shape of a GPT, in one small object (nanoGPT's GPTConfig): everything needed to build
-// the parameters and run the forward pass, and nothing about training.
+// the parameters and run the forward pass, and nothing about training. The same object is stored
+// as JSON in every weights file we write (metadata "glassbox.model") and decoded back by
+// `ModelConfigSchema`, so a damaged or hand-edited header is refused field by field.
+import { Schema } from "effect"
 
 export type PositionEncoding = "learned" | "rope" | "alibi"
 export type GeluVariant = "tanh" | "erf"
@@ -20,6 +23,23 @@ export interface ModelConfig {
   readonly lnEps: number
 }
 
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/** A ModelConfig as stored in weights metadata; field names are the object's own. */
+export const ModelConfigSchema = Schema.Struct({
+  vocabSize: PositiveInt,
+  context: PositiveInt,
+  dModel: PositiveInt,
+  layers: PositiveInt,
+  heads: PositiveInt,
+  dFF: PositiveInt,
+  dropout: Schema.Number.pipe(Schema.between(0, 0.99)),
+  position: Schema.Literal("learned", "rope", "alibi"),
+  tied: Schema.Boolean,
+  gelu: Schema.Literal("tanh", "erf"),
+  lnEps: Schema.Number.pipe(Schema.positive())
+})
+
 export const gpt2SmallConfig: ModelConfig = {
   vocabSize: 50257,
   context: 1024,
@@ -36,25 +56,39 @@ export const gpt2SmallConfig: ModelConfig = {
 
 export const headDim = (c: ModelConfig) => c.dModel / c.heads
 
-/** Problems with a config, each one line; empty when it is usable. */
-export const modelConfigProblems = (c: ModelConfig): string[] => {
+/** What each field is called where a config came from: the pipeline config's model section by default. */
+export type FieldNames = Record<"vocabSize" | "context" | "dModel" | "layers" | "heads" | "dFF" | "position" | "dropout", string>
+
+export const pipelineFieldNames: FieldNames = {
+  vocabSize: "model.vocab",
+  context: "model.context",
+  dModel: "model.d_model",
+  layers: "model.layers",
+  heads: "model.heads",
+  dFF: "model.d_ff",
+  position: "model.position",
+  dropout: "model.dropout"
+}
+
+/** Problems with a config, each one line, in the terms of wherever it came from; empty when usable. */
+export const modelConfigProblems = (c: ModelConfig, names: FieldNames = pipelineFieldNames): string[] => {
   const problems: string[] = []
-  const positiveInt = (name: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) problems.push(`model.${name} must be a positive integer, got ${v}`)
+  const positiveInt = (field: keyof FieldNames, v: number) => {
+    if (!Number.isInteger(v) || v < 1) problems.push(`${names[field]} must be a positive integer, got ${v}`)
   }
-  positiveInt("vocab", c.vocabSize)
+  positiveInt("vocabSize", c.vocabSize)
   positiveInt("context", c.context)
-  positiveInt("d_model", c.dModel)
+  positiveInt("dModel", c.dModel)
   positiveInt("layers", c.layers)
   positiveInt("heads", c.heads)
-  positiveInt("d_ff", c.dFF)
+  positiveInt("dFF", c.dFF)
   if (Number.isInteger(c.dModel) && Number.isInteger(c.heads) && c.heads > 0 && c.dModel % c.heads !== 0) {
-    problems.push(`model.d_model (${c.dModel}) must be divisible by model.heads (${c.heads})`)
+    problems.push(`${names.dModel} (${c.dModel}) must be divisible by ${names.heads} (${c.heads})`)
   }
   if (c.position === "rope" && (c.dModel / c.heads) % 2 !== 0) {
-    problems.push(`model.position "rope" needs an even head size, got d_model/heads = ${c.dModel / c.heads}`)
+    problems.push(`${names.position} "rope" needs an even head size, got ${names.dModel}/${names.heads} = ${c.dModel / c.heads}`)
   }
-  if (!(c.dropout >= 0 && c.dropout < 1)) problems.push(`model.dropout must be in [0, 1), got ${c.dropout}`)
+  if (!(c.dropout >= 0 && c.dropout < 1)) problems.push(`${names.dropout} must be in [0, 1), got ${c.dropout}`)
   return problems
 }
 

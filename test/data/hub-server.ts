@@ -165,6 +165,27 @@ export const startHubServer = (options: HubServerOptions): Promise<HubServer> =>
         }
         return sendFile(req, res, m[1], m[3])
       }
+      // Model repositories (same `repos` table): revision, tree listing and resolve without the /datasets prefix.
+      m = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(path)
+      if (m !== null) {
+        const status = listingStatuses.shift()
+        if (status !== undefined) return json(res, status, { error: "injected" })
+        return options.repos[m[1]] === undefined ? json(res, 404, { error: "Repository not found" }) : json(res, 200, { id: m[1], sha: commit })
+      }
+      m = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)\/?$/.exec(path)
+      if (m !== null) {
+        const files = options.repos[m[1]]
+        if (files === undefined) return json(res, 404, { error: "Repository not found" })
+        return json(res, 200, Object.keys(files).sort().map((p) => ({ type: "file", oid: "git-sha1", size: files[p].length, path: p, ...(p.endsWith(".json") ? {} : { lfs: { oid: sha256(files[p]), size: files[p].length, pointerSize: 134 } }) })))
+      }
+      m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path)
+      if (m !== null && m[1].split("/")[0] !== "datasets") {
+        if (options.redirect === true) {
+          res.writeHead(302, { location: `/cdn/${m[1]}/${m[3]}` })
+          return res.end()
+        }
+        return sendFile(req, res, m[1], m[3])
+      }
       m = /^\/cdn\/([^/]+\/[^/]+)\/(.+)$/.exec(path)
       if (m !== null) return sendFile(req, res, m[1], m[2])
       json(res, 404, { error: "no route" })
