@@ -103,15 +103,28 @@ export const sampleText = (model: GPT, encoding: Encoding, config: PipelineConfi
     return config.generate.prompt + encoding.decode(Chunk.toReadonlyArray(ids))
   })
 
-/** Listens for SIGINT/SIGTERM for the life of the scope; the run polls `received` after each step. */
+/**
+ * Listens for SIGINT/SIGTERM for the life of the scope; the run polls `received` after each step.
+ * The first signal asks for a checkpoint and a clean exit. A second one before the save has
+ * started aborts at once (the previous checkpoint stays intact); once the save is under way, or
+ * done, it is refused with a note: a half-written checkpoint helps no one.
+ */
 const stopSignals = Effect.acquireRelease(
   Effect.sync(() => {
-    const state = { received: undefined as string | undefined }
+    const state = { received: undefined as string | undefined, saving: false, saved: false }
     const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
       const handler = () => {
-        if (state.received !== undefined) process.exit(130) // a second signal: stop now
-        state.received = signal
-        process.stderr.write(`\n${signal}: finishing the current step, then saving a checkpoint (send again to abort)\n`)
+        if (state.received === undefined) {
+          state.received = signal
+          process.stderr.write(`\n${signal}: finishing the current step, then saving a checkpoint (send again to abort before the save starts)\n`)
+        } else if (state.saving) {
+          process.stderr.write(`\n${signal}: the checkpoint is being written; waiting for it to finish before exiting\n`)
+        } else if (state.saved) {
+          process.stderr.write(`\n${signal}: the checkpoint is saved; exiting\n`)
+        } else {
+          process.stderr.write(`\n${signal} again: aborting without saving; the previous checkpoint is intact\n`)
+          process.exit(130)
+        }
       }
       process.on(signal, handler)
       return () => process.off(signal, handler)
@@ -120,6 +133,13 @@ const stopSignals = Effect.acquireRelease(
   }),
   ({ remove }) => Effect.sync(remove)
 )
+
+/**
+ * Lets the event loop turn once. A training step is synchronous tensor work and Effect resumes
+ * fibers on microtasks, so without this a signal handler (or any timer) would wait until some
+ * file write happened to yield: after every step, a pending SIGINT gets its turn.
+ */
+const yieldToEventLoop = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
 const restoredOptimizer = (loaded: LoadedCheckpoint, model: GPT): AdamWState => {
   const asVariables = (tensors: Map<string, tf.Tensor>) =>
@@ -165,6 +185,8 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
         }
         model = initGPT(modelConfig, config.run.seed)
         trainer = new Trainer(model, trainerConfigOf(config), config.run.seed)
+        // Steps logged by an earlier attempt that was killed before its first checkpoint will run again.
+        yield* truncateMetricsAfter(runDir, -1)
       } else {
         const { checkpoint, notes } = yield* checkpointer.latestGood
         for (const note of notes) yield* say(`warning: ${note}`)
@@ -201,8 +223,9 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
         )
       let lastEval: EvalResult | undefined
       let lastSaved = { step: startStep, at: performance.now() }
+      const stop = yield* stopSignals
       const checkpoint = (step: number) =>
-        checkpointer.save(
+        Effect.sync(() => (stop.state.saving = true)).pipe(Effect.zipRight(checkpointer.save(
           model,
           trainer.optimizer,
           encoding.name,
@@ -216,7 +239,10 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
             extra: { outliers: trainer.outliers }
           },
           config.checkpoint.keep
-        ).pipe(
+        )),
+          // A signal that arrived before or during this save is answered by it.
+          Effect.tap(() => Effect.sync(() => (stop.state.saved = stop.state.received !== undefined))),
+          Effect.ensuring(Effect.sync(() => (stop.state.saving = false))),
           Effect.tap((p) => {
             lastSaved = { step, at: performance.now() }
             return metrics.record({ event: "checkpoint", step, path: p, elapsed_s: elapsed() })
@@ -233,7 +259,6 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
         return { model, initialEval, finalEval: undefined, steps: [], checkpoint: undefined, sample: undefined, stoppedBy: undefined } satisfies PretrainResult
       }
 
-      const stop = yield* stopSignals
       const progress = makeProgress(steps, startStep)
       const results: StepResult[] = []
       const minutes = config.checkpoint.every_minutes
@@ -260,6 +285,8 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
             )
           )
         }),
+        // Let a pending SIGINT/SIGTERM handler run before deciding whether to save and stop.
+        Stream.tap(() => yieldToEventLoop),
         Stream.tap((r) =>
           Effect.all([
             progress.step(r),
@@ -274,7 +301,7 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
           ])
         ),
         Stream.tap((r) =>
-          config.eval.every > 0 && r.step % config.eval.every === 0 && r.step < steps
+          config.eval.every > 0 && r.step % config.eval.every === 0 && r.step < steps && stop.state.received === undefined
             ? runEval(r.step).pipe(
                 Effect.tap((e) => Effect.sync(() => (lastEval = e))),
                 Effect.flatMap((e) => progress.note(`step ${r.step}: held-out loss ${e.loss.toFixed(4)} (perplexity ${e.perplexity.toFixed(1)})`))
@@ -305,6 +332,11 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
       )
       const saved = yield* checkpoint(steps)
       yield* say(`saved ${saved}`)
+      if (stop.state.received !== undefined) {
+        // The signal came after the last step: the run is complete and saved; only the sample is skipped.
+        yield* say(`stopped by ${stop.state.received} after the last step; the run is complete`)
+        return { model, initialEval, finalEval, steps: results, checkpoint: saved, sample: undefined, stoppedBy: stop.state.received } satisfies PretrainResult
+      }
       const sample = yield* sampleText(model, encoding, config)
       yield* metrics.record({ event: "sample", step: steps, prompt: config.generate.prompt, text: sample, elapsed_s: elapsed() })
       yield* say(`\nsample (${config.generate.preset}):\n${sample}\n`)
