@@ -48,12 +48,12 @@ const induction = Command.make(
   "induction",
   {
     ...common,
-    repeat: Options.integer("repeat").pipe(Options.withDefault(50), Options.withDescription("random segment length R")),
+    repeat: Options.integer("repeat").pipe(Options.optional, Options.withDescription("random segment length R (default 50, or the most the model's context allows)")),
     batch: Options.integer("batch").pipe(Options.withDefault(10)),
     seed: Options.integer("seed").pipe(Options.withDefault(0)),
     threshold: Options.float("threshold").pipe(Options.withDefault(0.4))
   },
-  (o) => inductionCommand({ ...base(o), repeatLength: o.repeat, batch: o.batch, seed: o.seed, threshold: o.threshold }).pipe(Effect.asVoid)
+  (o) => inductionCommand({ ...base(o), repeatLength: Option.getOrUndefined(o.repeat), batch: o.batch, seed: o.seed, threshold: o.threshold }).pipe(Effect.asVoid)
 ).pipe(Command.withDescription("Find induction heads on BOS + R random tokens repeated twice. Example: glassbox interpret induction runs/tiny --html induction.html"))
 
 const patch = Command.make(

@@ -104,10 +104,20 @@ export const ProbesSection = Schema.Struct({
   logit_lens: opt(Schema.Boolean, true),
   attention: opt(Schema.Boolean, true),
   induction: opt(Schema.Boolean, true),
-  /** Induction setup: R random tokens repeated twice, in a batch of this many sequences. */
-  induction_length: opt(PositiveInt, 50),
+  patching: opt(Schema.Boolean, true),
+  /** A shape score at least this names a head in the attention analysis. */
+  attention_threshold: opt(Fraction, 0.4),
+  /** Induction setup: R random tokens repeated twice (default 50, or the most the context allows), in a batch of this many sequences. */
+  induction_length: Schema.optionalWith(PositiveInt, { exact: true }),
   induction_batch: opt(PositiveInt, 10),
   induction_threshold: opt(Fraction, 0.4),
+  /** Activation patching: two prompts of the same token length and each one's one-token answer. */
+  patch_clean: opt(Schema.String, "When Mary and John went to the store, John gave a drink to"),
+  patch_corrupted: opt(Schema.String, "When Mary and John went to the store, Mary gave a drink to"),
+  patch_answer: opt(Schema.String, " Mary"),
+  patch_wrong: opt(Schema.String, " John"),
+  /** Sites to sweep (default all). */
+  patch_sites: Schema.optionalWith(Schema.Array(Schema.Literal("resid_pre", "attn_out", "mlp_out", "head")), { exact: true }),
   top_k: opt(PositiveInt, 5),
   /** Write one HTML report per analysis into this directory. */
   html_dir: Schema.optionalWith(Schema.String, { exact: true })

@@ -13,8 +13,16 @@
 //   induction        Σ A[d, s] over s < d with tok[s−1] = tok[d]     d with an earlier copy that has a successor
 //                    (attend to the token *after* the earlier copy: "…A B … A → B")
 //   broad            mean over d ≥ 1 of H(A[d, ·]) / log(d+1): 1 = uniform over the past, 0 = one-hot
-// A head is labelled by its highest shape score when that reaches the threshold, else "broad"
-// when its normalised entropy is high, else "unclassified".
+// The previous-token score starts at d = 2 everywhere (this file and the induction test share
+// PREVIOUS_TOKEN_FIRST_DEST): at d = 1 the previous position is position 0, where attention sinks
+// put their weight, so counting it would credit every sink head with previous-token behaviour.
+//
+// A shape names a head only when the head beats chance at it: on a short prompt a uniform head
+// already scores 1/(d+1) on "self" (0.42 on a 3-token prompt, above the 0.4 threshold). So each
+// score is compared with what a uniform head scores on the same tokens, u, as the lift
+//     lift = (score − u) / (1 − u)        (0 = no better than uniform, 1 = all weight on the shape)
+// A head is labelled by the shape with the highest lift when both its score and its lift reach
+// the threshold, else "broad" when its normalised entropy is high, else "unclassified".
 import * as tf from "@tensorflow/tfjs"
 import type { GPT } from "../model/gpt.ts"
 import { blockHookNames } from "../model/hooks.ts"
@@ -60,6 +68,9 @@ export interface LabelThresholds {
 
 export const defaultThresholds: LabelThresholds = { shape: 0.4, broad: 0.7 }
 
+/** The first destination the previous-token score counts (d = 1 would also be the first token). */
+export const PREVIOUS_TOKEN_FIRST_DEST = 2
+
 const mean = (xs: number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length)
 
 /**
@@ -76,7 +87,7 @@ export const scoreHead = (pattern: ArrayLike<number>, offset: number, tokens: Re
   const ind: number[] = []
   const ent: number[] = []
   for (let d = 0; d < T; d++) {
-    if (d >= 2) {
+    if (d >= PREVIOUS_TOKEN_FIRST_DEST) {
       prev.push(a(d, d - 1))
       first.push(a(d, 0))
     }
@@ -109,20 +120,41 @@ export const scoreHead = (pattern: ArrayLike<number>, offset: number, tokens: Re
   return { previousToken: mean(prev), firstToken: mean(first), self: mean(self), duplicateToken: mean(dup), induction: mean(ind), broad: mean(ent) }
 }
 
-/** The label a head's scores earn, and the score behind it. */
-export const labelHead = (scores: HeadScores, thresholds: LabelThresholds = defaultThresholds): { label: HeadLabel; score: number } => {
-  const shapes: Array<[HeadLabel, number | null]> = [
-    ["previous-token", scores.previousToken],
-    ["first-token", scores.firstToken],
-    ["self", scores.self],
-    ["duplicate-token", scores.duplicateToken],
-    ["induction", scores.induction]
+/** What a head attending uniformly over the visible past scores on these tokens (the chance level of each shape). */
+export const uniformScores = (tokens: ReadonlyArray<number>): HeadScores => {
+  const T = tokens.length
+  const pattern = new Float64Array(T * T)
+  for (let d = 0; d < T; d++) for (let s = 0; s <= d; s++) pattern[d * T + s] = 1 / (d + 1)
+  return scoreHead(pattern, 0, tokens)
+}
+
+/** (score − chance) / (1 − chance); the raw score where no chance level is known. */
+const liftOver = (score: number, chance: number | null | undefined) => (chance === null || chance === undefined ? score : chance >= 1 ? 0 : (score - chance) / (1 - chance))
+
+/**
+ * The label a head's scores earn, and the score behind it. With `chance` (uniformScores of the
+ * same tokens) a shape must also beat a uniform head by the threshold's lift.
+ */
+export const labelHead = (scores: HeadScores, thresholds: LabelThresholds = defaultThresholds, chance?: HeadScores): { label: HeadLabel; score: number } => {
+  const shapes: Array<[HeadLabel, keyof HeadScores]> = [
+    ["previous-token", "previousToken"],
+    ["first-token", "firstToken"],
+    ["self", "self"],
+    ["duplicate-token", "duplicateToken"],
+    ["induction", "induction"]
   ]
-  let best: [HeadLabel, number] = ["unclassified", 0]
-  for (const [label, s] of shapes) if (s !== null && s > best[1]) best = [label, s]
-  if (best[1] >= thresholds.shape) return { label: best[0], score: best[1] }
+  let best: { label: HeadLabel; score: number; lift: number } | undefined
+  let bestScore = 0
+  for (const [label, key] of shapes) {
+    const score = scores[key]
+    if (score === null) continue
+    bestScore = Math.max(bestScore, score)
+    const lift = liftOver(score, chance?.[key])
+    if (score >= thresholds.shape && lift >= thresholds.shape && (best === undefined || lift > best.lift)) best = { label, score, lift }
+  }
+  if (best !== undefined) return { label: best.label, score: best.score }
   if (scores.broad !== null && scores.broad >= thresholds.broad) return { label: "broad", score: scores.broad }
-  return { label: "unclassified", score: best[1] }
+  return { label: "unclassified", score: bestScore }
 }
 
 /** The attention patterns of every layer for one prompt (ids already validated), with every head scored. */
@@ -139,11 +171,12 @@ export const attentionPatterns = (
   input.dispose()
   const patterns = names.map((n) => cache.get(n).dataSync() as Float32Array) // [1, H, T, T] each
   cache.dispose()
+  const chance = uniformScores(ids)
   const reports: HeadReport[] = []
   for (let layer = 0; layer < layers; layer++) {
     for (let head = 0; head < heads; head++) {
       const scores = scoreHead(patterns[layer], head * T * T, ids)
-      reports.push({ layer, head, ...labelHead(scores, thresholds), scores })
+      reports.push({ layer, head, ...labelHead(scores, thresholds, chance), scores })
     }
   }
   return { tokens: [...ids], layers, heads, patterns, reports }

@@ -52,7 +52,7 @@ export interface AttentionCommandOptions extends InterpretOptions, TextOptions {
 }
 
 export interface InductionCommandOptions extends InterpretOptions {
-  /** Random segment length R (default 50). */
+  /** Random segment length R (default 50, or the most the model's context allows). */
   readonly repeatLength?: number
   /** Sequences in the batch (default 10). */
   readonly batch?: number
@@ -160,7 +160,7 @@ export const inductionCommand = (o: InductionCommandOptions) =>
   withProbes(o, (s) =>
     Effect.gen(function* () {
       const result = yield* s.probes.inductionScores({
-        repeatLength: o.repeatLength ?? inductionDefaults.repeatLength,
+        repeatLength: o.repeatLength,
         batch: o.batch ?? inductionDefaults.batch,
         seed: o.seed ?? inductionDefaults.seed,
         threshold: o.threshold ?? inductionDefaults.threshold,

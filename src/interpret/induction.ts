@@ -6,7 +6,9 @@
 // At a second-half position t (token t_{t−R}), an induction head attends to the token *after* the
 // earlier copy, position t−R+1, i.e. the diagonal at offset R−1 of A[dest, src]. So
 //     induction score(head) = mean over the batch and t ∈ [R+1, 2R] of A[t, t−R+1]
-//     previous-token score  = mean over the batch and t ∈ [1, 2R]  of A[t, t−1]
+//     previous-token score  = mean over the batch and t ∈ [2, 2R]  of A[t, t−1]
+// (from t = 2, as in the attention analysis: at t = 1 the previous position is the BOS token,
+// where attention sinks look, so counting it would credit sink heads with previous-token work)
 // (a previous-token head in an earlier layer is the other half of the circuit: it writes "my
 // predecessor was A" into position s, which the induction head's key then matches).
 // The behavioural check is the loss: random tokens are unpredictable the first time (≈ log V nats)
@@ -18,10 +20,11 @@ import * as tf from "@tensorflow/tfjs"
 import type { GPT } from "../model/gpt.ts"
 import type { HookFn } from "../model/hooks.ts"
 import { Rng } from "../rng/rng.ts"
+import { PREVIOUS_TOKEN_FIRST_DEST } from "./attention.ts"
 import { idsTensor } from "./hooks.ts"
 
 export interface InductionOptions {
-  /** R, the length of the random segment (default 50). */
+  /** R, the length of the random segment (default 50, or the most the context allows: ⌊(context − 1) / 2⌋). */
   readonly repeatLength?: number
   /** How many random sequences in the one batch (default 10). */
   readonly batch?: number
@@ -40,6 +43,8 @@ export interface InductionHead {
 
 export interface InductionResult {
   readonly repeatLength: number
+  /** Set when R was not given and the context cut the default down: says so, for the report. */
+  readonly repeatLengthNote?: string
   readonly batch: number
   readonly seed: number
   readonly bos: number
@@ -58,6 +63,19 @@ export interface InductionResult {
 }
 
 export const inductionDefaults = { repeatLength: 50, batch: 10, seed: 0, threshold: 0.4 } as const
+
+/**
+ * R when none is given: 50, or less when learned positions cap the sequence (2R + 1 ≤ context),
+ * with a sentence saying so. RoPE and ALiBi have no position table, so nothing caps them.
+ */
+export const defaultRepeatLength = (config: Pick<GPT["config"], "context" | "position">): { repeatLength: number; note?: string } => {
+  const fits = Math.floor((config.context - 1) / 2)
+  if (config.position !== "learned" || fits >= inductionDefaults.repeatLength) return { repeatLength: inductionDefaults.repeatLength }
+  return {
+    repeatLength: fits,
+    note: `repeat length ${fits}: the default of ${inductionDefaults.repeatLength} needs ${2 * inductionDefaults.repeatLength + 1} positions and the model's context is ${config.context} (2R + 1 ≤ ${config.context}); set it with --repeat`
+  }
+}
 
 /**
  * `batch` sequences of BOS + R random tokens repeated twice. Within a sequence the R tokens are
@@ -116,7 +134,8 @@ export const tokenLosses = (model: GPT, h: tf.Tensor2D, targets: ReadonlyArray<n
 /** The induction test (options already validated: 2R + 1 ≤ context, bos in the vocabulary). */
 export const inductionScores = (model: GPT, options: InductionOptions = {}): InductionResult => {
   const { layers, heads, vocabSize, dModel } = model.config
-  const R = options.repeatLength ?? inductionDefaults.repeatLength
+  const chosen = options.repeatLength === undefined ? defaultRepeatLength(model.config) : { repeatLength: options.repeatLength }
+  const R = chosen.repeatLength
   const B = options.batch ?? inductionDefaults.batch
   const seed = options.seed ?? inductionDefaults.seed
   const threshold = options.threshold ?? inductionDefaults.threshold
@@ -125,7 +144,7 @@ export const inductionScores = (model: GPT, options: InductionOptions = {}): Ind
   const sequences = repeatedSequences(vocabSize, R, B, seed, bos)
 
   const induction = diagonalMask(T, R - 1, R + 1, 2 * R)
-  const previous = diagonalMask(T, 1, 1, 2 * R)
+  const previous = diagonalMask(T, 1, PREVIOUS_TOKEN_FIRST_DEST, 2 * R)
   const perLayer: Array<{ induction: tf.Tensor; previous: tf.Tensor }> = []
   const patternName = /^blocks\.(\d+)\.attn\.hook_pattern$/
   // Reduce each pattern [B, H, T, T] to per-head means as the forward pass reaches it.
@@ -178,6 +197,7 @@ export const inductionScores = (model: GPT, options: InductionOptions = {}): Ind
   found.sort((a, b) => b.score - a.score)
   return {
     repeatLength: R,
+    ...(chosen.note === undefined ? {} : { repeatLengthNote: chosen.note }),
     batch: B,
     seed,
     bos,

@@ -7,7 +7,7 @@ import type { GPT } from "../model/gpt.ts"
 import { attentionPatterns, defaultThresholds, type AttentionAnalysis, type LabelThresholds } from "./attention.ts"
 import { DegenerateBaseline, PromptLengthMismatch, ProbeInputError } from "./errors.ts"
 import { promptProblem } from "./hooks.ts"
-import { inductionDefaults, inductionScores, type InductionOptions, type InductionResult } from "./induction.ts"
+import { defaultRepeatLength, inductionDefaults, inductionScores, type InductionOptions, type InductionResult } from "./induction.ts"
 import { logitLens, type LogitLensResult } from "./logit-lens.ts"
 import { patchingSweep, siteKinds, type PatchRequest, type PatchingResult } from "./patching.ts"
 
@@ -24,9 +24,12 @@ const invalid = (reason: string) => Effect.fail(new ProbeInputError({ reason }))
 
 export const validateInduction = (model: GPT, options: InductionOptions): Effect.Effect<void, ProbeInputError> => {
   const { context, vocabSize, position } = model.config
-  const R = options.repeatLength ?? inductionDefaults.repeatLength
+  const R = options.repeatLength ?? defaultRepeatLength(model.config).repeatLength
   const B = options.batch ?? inductionDefaults.batch
   const bos = options.bos ?? vocabSize - 1
+  if (options.repeatLength === undefined && R < 2) {
+    return invalid(`the induction test needs at least 5 positions (BOS + 2 random tokens, twice) but the model's context is ${context}`)
+  }
   if (!Number.isInteger(R) || R < 2) return invalid(`the repeat length must be an integer of at least 2, got ${R}`)
   if (position === "learned" && 2 * R + 1 > context) {
     return invalid(`the induction test needs 2·R + 1 = ${2 * R + 1} positions but the model's context is ${context}; use a repeat length of at most ${Math.floor((context - 1) / 2)}`)

@@ -310,6 +310,7 @@ export const inductionHtml = (result: InductionResult, text: TokenText, source =
     {
       heading: "Scores",
       intro:
+        (result.repeatLengthNote === undefined ? "" : `Note: ${result.repeatLengthNote}.\n\n`) +
         `${result.batch} sequences of a BOS token followed by ${R} random tokens, repeated twice (seed ${result.seed}). ` +
         `The induction score is the mean attention from each second-half position to the token after its earlier copy (the diagonal at offset ${R - 1}); ` +
         "the previous-token score is the mean attention to the position just before.",

@@ -240,9 +240,10 @@ export const renderInduction = (result: InductionResult, options: TerminalOption
     : result.heads.map((h) => `L${h.layer}H${h.head} ${h.score.toFixed(3)}`).join(", ")
   return [
     bold(`Induction test: BOS + ${R} random tokens repeated twice, batch ${result.batch}, seed ${result.seed}`, color),
+    ...(result.repeatLengthNote === undefined ? [] : [`note: ${result.repeatLengthNote}`]),
     layerHeadGrid(`Induction score: mean attention to the token after the earlier copy (offset ${R - 1})`, result.induction, options),
     "",
-    layerHeadGrid("Previous-token score: mean attention to the position before (offset 1)", result.previousToken, options),
+    layerHeadGrid("Previous-token score: mean attention to the position before (offset 1, from position 2)", result.previousToken, options),
     "",
     `Loss on first sight (tokens 2..${R}): ${result.lossFirstHalf.toFixed(3)} nats; on the repeat (tokens ${R + 2}..${2 * R}): ${result.lossSecondHalf.toFixed(3)} nats`,
     `Induction heads (score ≥ ${result.threshold}): ${found}`

@@ -80,7 +80,10 @@ export class GPT {
         const samePositions = positions.every((row) => row.join() === positions[0].join())
         const table = tf.tensor2d(samePositions ? [positions[0]] : positions, undefined, "int32")
         const rows = samePositions ? 1 : B
-        const pos = hookPoint(hooks, "hook_pos_embed", tf.reshape(tf.gather(this.p("wpe.weight"), tf.reshape(table, [-1])), [rows, T, c.dModel]))
+        const shared = tf.reshape(tf.gather(this.p("wpe.weight"), tf.reshape(table, [-1])), [rows, T, c.dModel])
+        // Hooks see [B, T, d] as in TransformerLens, so a per-row replacement fits; without hooks the
+        // one shared row broadcasts in the add below.
+        const pos = hooks === undefined ? shared : hookPoint(hooks, "hook_pos_embed", rows === B ? shared : tf.broadcastTo(shared, [B, T, c.dModel]))
         x = tf.add(tokens, pos)
       }
       x = dropout ? dropout(x) : x

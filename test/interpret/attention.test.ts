@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Exit } from "effect"
-import { attentionPatterns, headPattern, labelHead, scoreHead } from "../../src/interpret/attention.ts"
+import { attentionPatterns, headPattern, labelHead, scoreHead, uniformScores } from "../../src/interpret/attention.ts"
 import { makeProbes, validateHead } from "../../src/interpret/probes.ts"
 import { useBackend } from "../helpers.ts"
 import { circuitModel, repeatedText } from "./circuits.ts"
@@ -58,6 +58,19 @@ describe("head scores on hand-written patterns", () => {
     expect(labelHead(s).label).toBe("broad")
   })
 
+  it("a uniform head on a 2- or 3-token prompt is broad, not self; a real self head still is self", () => {
+    // Uniform rows give self = mean of 1/(d+1): 0.5 at T = 2 and 0.42 at T = 3, both above the
+    // 0.4 threshold, but no better than chance.
+    for (const T of [2, 3]) {
+      const tokens = Array.from({ length: T }, (_, i) => 5 + i)
+      const chance = uniformScores(tokens)
+      const s = scoreHead(uniform(T), 0, tokens)
+      expect(s.self!).toBeGreaterThanOrEqual(0.4)
+      expect(labelHead(s, undefined, chance).label).toBe("broad")
+      expect(labelHead(scoreHead(oneHot(T, (d) => d), 0, tokens), undefined, chance)).toEqual({ label: "self", score: 1 })
+    }
+  })
+
   it("scores with no eligible position are null (no repeated token, no induction score)", () => {
     const s = scoreHead(uniform(4), 0, [5, 6, 7, 8])
     expect(s.duplicateToken).toBeNull()
@@ -98,6 +111,16 @@ describe("attention analysis of the hand-built circuit", () => {
     // The previous-token head's pattern is the sub-diagonal, read straight from the hook.
     const p = headPattern(analysis, 0, 0)
     for (let d = 1; d < T; d++) expect(p[d * T + d - 1]).toBeCloseTo(1, 6)
+    model.dispose()
+  })
+
+  it("on 2- and 3-token prompts the uniform head is broad and the self head is self", () => {
+    const model = circuitModel()
+    for (const text of [[11, 1], [11, 1, 2]]) {
+      const byHead = Object.fromEntries(attentionPatterns(model, text).reports.map((r) => [`L${r.layer}H${r.head}`, r.label]))
+      expect(byHead.L0H2, `T = ${text.length}`).toBe("broad")
+      expect(byHead.L1H1, `T = ${text.length}`).toBe("self")
+    }
     model.dispose()
   })
 

@@ -32,6 +32,24 @@ describe("hooks", () => {
     expect(seen).toEqual(allHookNames(config))
   })
 
+  it("hook_pos_embed is [B, T, d], and a per-row [B, T, d] replacement changes only its row", () => {
+    const model = tinyModel(config)
+    const ids = idsTensor([prompt, prompt])
+    const shapes: number[][] = []
+    const plain = model.forward(ids, { hooks: (name, x) => void (name === "hook_pos_embed" && shapes.push(x.shape)) })
+    expect(shapes).toEqual([[2, prompt.length, config.dModel]])
+    // Zero the position embedding of row 1 only (TransformerLens-style per-batch replacement).
+    const rowMask = tf.tensor3d([1, 0], [2, 1, 1])
+    const patched = model.forward(ids, { hooks: replaceHook("hook_pos_embed", (x) => tf.mul(x, rowMask)) })
+    const V = config.vocabSize
+    const [a, b] = [plain.dataSync(), patched.dataSync()]
+    const rowSize = prompt.length * V
+    expect(maxAbsDiff(a.subarray(0, rowSize), b.subarray(0, rowSize))).toBe(0)
+    expect(maxAbsDiff(a.subarray(rowSize), b.subarray(rowSize))).toBeGreaterThan(1e-3)
+    tf.dispose([ids, plain, patched, rowMask])
+    model.dispose()
+  })
+
   it("caches only the requested names, with the model's own values, and leaks nothing", () => {
     const model = tinyModel(config)
     const ids = idsTensor([prompt])
