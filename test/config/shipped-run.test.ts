@@ -71,6 +71,6 @@ describe("shipped configs run", () => {
       yield* runPipeline(
         yield* loadConfig("config/interpret.json", ["backend=wasm", "tokenizer=gpt2", `probes.checkpoint=${dir}/tiny`, `probes.html_dir=${dir}/reports`, "probes.induction_length=10", "probes.induction_batch=2"])
       )
-      expect(fs.readdirSync(path.join(dir, "reports")).sort()).toEqual(["attention.html", "induction.html", "logit-lens.html"])
+      expect(fs.readdirSync(path.join(dir, "reports")).sort()).toEqual(["attention.html", "induction.html", "logit-lens.html", "patching.html"])
     }), 120_000)
 })
