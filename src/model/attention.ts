@@ -3,6 +3,7 @@
 // Dividing by √d_head keeps the scores' variance near 1 at init, so softmax starts soft rather
 // than one-hot. A KV cache keeps past keys and values so decoding one new token costs O(T).
 import * as tf from "@tensorflow/tfjs"
+import { fusedOps } from "../backend/fused.ts"
 import { shiftRows, writeRows } from "../backend/inplace.ts"
 import { blockHookNames, hookPoint, type HookFn } from "./hooks.ts"
 import { linear } from "./layers.ts"
@@ -133,7 +134,8 @@ export const attention = (x: tf.Tensor3D, w: AttentionWeights, ctx: AttentionCon
   }
   const { keys, values } = cache !== undefined ? cache.append(layer, k, v) : { keys: k, values: v }
   const scores = tf.add(tf.mul(tf.matMul(q, keys, false, true), 1 / Math.sqrt(dh)), ctx.bias) // [B, H, T, Tk]
-  const pattern = hookPoint(hooks, names.pattern, tf.softmax(hookPoint(hooks, names.scores, scores)))
+  const softmax = fusedOps()?.softmax ?? tf.softmax
+  const pattern = hookPoint(hooks, names.pattern, softmax(hookPoint(hooks, names.scores, scores)))
   const attended = ctx.dropout ? ctx.dropout(pattern) : pattern
   const z = hookPoint(hooks, names.z, tf.transpose(tf.matMul(attended, values), [0, 2, 1, 3])) // [B, T, H, dh]
   return linear(tf.reshape(z, [B, T, d]), w.cProjW, w.cProjB) as tf.Tensor3D

@@ -2,10 +2,15 @@
 // layout (y = x·W + b with W stored [in, out]). Linear maps flatten to 2-D first: a plain
 // [rows, in]·[in, out] product is the fast path on every backend.
 import * as tf from "@tensorflow/tfjs"
+import { fusedOps } from "../backend/fused.ts"
 import type { GeluVariant } from "./config.ts"
 
-/** LayerNorm over the last axis: (x − mean) / √(var + ε) · γ + β, variance biased (÷ d). */
+/**
+ * LayerNorm over the last axis: (x − mean) / √(var + ε) · γ + β, variance biased (÷ d). A backend
+ * with fused kernels computes the same formula in one pass (src/backend/fused.ts).
+ */
 export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor =>
+  fusedOps()?.layerNorm(x, gamma, beta, eps) ??
   tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true)
     const normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)))
@@ -21,6 +26,8 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI)
 export const gelu = (x: tf.Tensor, variant: GeluVariant): tf.Tensor =>
   tf.tidy(() => {
     if (variant === "erf") return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))
+    const fused = fusedOps()
+    if (fused !== undefined) return fused.geluTanh(x)
     const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), SQRT_2_OVER_PI) // x³ as products: pow is slow
     return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1))
   })

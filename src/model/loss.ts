@@ -11,14 +11,23 @@
 // one chunk the softmax is kept for backward; with several, each chunk's logits are recomputed
 // in backward (one extra head matmul) so only one chunk's [rows, V] tensors exist at a time.
 import * as tf from "@tensorflow/tfjs"
+import { fusedOps } from "../backend/fused.ts"
 
 /** Rows per chunk so that one [rows, V] float32 tensor stays within `maxBytes`. */
 export const chunkRows = (rows: number, vocab: number, maxBytes: number): number =>
   Math.max(1, Math.min(rows, Math.floor(maxBytes / (4 * vocab))))
 
-/** Chunk c's logits z_c = h_c·Wᵀ, their softmax, and Σ_n (logsumexp − z[t]). */
+/**
+ * Chunk c's logits z_c = h_c·Wᵀ, their softmax, and Σ_n (logsumexp − z[t]). A backend with a fused
+ * softmax + cross-entropy turns the logits into probabilities in place in one pass.
+ */
 const chunkForward = (h: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Tensor1D) =>
   tf.tidy(() => {
+    const fused = fusedOps()
+    if (fused !== undefined) {
+      const { lossSum, probs } = fused.crossEntropy(tf.matMul(h, W, false, true), targets)
+      return { lossSum: tf.scalar(lossSum), probs }
+    }
     const [n] = h.shape
     const V = W.shape[0]
     const logits = tf.matMul(h, W, false, true) // [n, V]
@@ -69,8 +78,11 @@ export const headCrossEntropy = (h: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Ten
         for (const [start, n] of parts) {
           const hc = parts.length === 1 ? hs : tf.slice(hs, [start, 0], [n, d])
           const tc = parts.length === 1 ? ts : tf.slice(ts, [start], [n])
+          const fused = fusedOps()
           const g = tf.tidy(() => {
+            // The kept probabilities are used once, so the fused gradient may overwrite them.
             const p = probs ?? chunkForward(hc, ws, tc).probs
+            if (fused !== undefined) return fused.crossEntropyGrad(p, tc, scale.dataSync()[0])
             return tf.mul(tf.sub(p, tf.oneHot(tc, V, 1, 0, "float32")), scale) // [n, V]
           })
           dh.push(tf.matMul(g, ws)) // [n, d]

@@ -6,6 +6,7 @@
 // Decay is "decoupled": it shrinks weights directly instead of adding λθ to the gradient, where
 // Adam's per-coordinate scaling would weaken it for parameters with large gradients.
 import * as tf from "@tensorflow/tfjs"
+import { fusedOps } from "../backend/fused.ts"
 
 export interface AdamWConfig {
   readonly beta1: number
@@ -37,21 +38,37 @@ export const initAdamW = (params: ReadonlyMap<string, tf.Variable>): AdamWState 
   return { step: 0, m: zeros(), v: zeros() }
 }
 
-/** Applies one update in place. Gradients are used as given (already averaged and clipped). */
+/**
+ * Applies one update in place. Gradients are multiplied by `gradScale` (averaging over
+ * micro-batches, clipping) as they are read; a backend with a fused AdamW updates every
+ * parameter in one pass over memory.
+ */
 export const adamwUpdate = (
   params: ReadonlyMap<string, tf.Variable>,
   grads: ReadonlyMap<string, tf.Tensor>,
   state: AdamWState,
   lr: number,
-  config: AdamWConfig
+  config: AdamWConfig,
+  gradScale = 1
 ): void => {
   const t = state.step + 1
   const c1 = 1 - Math.pow(config.beta1, t)
   const c2 = 1 - Math.pow(config.beta2, t)
+  const fused = fusedOps()
+  if (fused !== undefined) {
+    const items = [...params].flatMap(([name, param]) => {
+      const grad = grads.get(name)
+      return grad === undefined ? [] : [{ param, grad, m: state.m.get(name)!, v: state.v.get(name)!, decay: decays(name, param.rank, config) && config.weightDecay > 0 }]
+    })
+    fused.adamw(items, { lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay, c1, c2, gradScale })
+    state.step = t
+    return
+  }
   for (const [name, p] of params) {
-    const g = grads.get(name)
-    if (g === undefined) continue
+    const unscaled = grads.get(name)
+    if (unscaled === undefined) continue
     tf.tidy(() => {
+      const g = gradScale === 1 ? unscaled : tf.mul(unscaled, gradScale)
       const m = state.m.get(name)!
       const v = state.v.get(name)!
       const m1 = tf.add(tf.mul(m, config.beta1), tf.mul(g, 1 - config.beta1))

@@ -4,6 +4,7 @@
 // same gradient as one batch of k·B rows, in the memory of B.
 import * as tf from "@tensorflow/tfjs"
 import { Data, Effect } from "effect"
+import { fusedOps } from "../backend/fused.ts"
 import type { GPT } from "../model/gpt.ts"
 import { adamwUpdate, initAdamW, type AdamWConfig, type AdamWState } from "./adamw.ts"
 import { Rng, type RngState } from "../rng/rng.ts"
@@ -89,6 +90,8 @@ export const accumulateGradients = (
 
 /** √Σ‖g‖² over every parameter. */
 export const globalNorm = (grads: ReadonlyMap<string, tf.Tensor>): number => {
+  const fused = fusedOps()
+  if (fused !== undefined) return Math.sqrt(fused.sumOfSquares([...grads.values()]))
   const squared = tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))))
   const value = squared.dataSync()[0]
   squared.dispose()
