@@ -11,7 +11,7 @@ const Fraction = Schema.Number.pipe(Schema.between(0, 1))
 const opt = <A, I, R>(schema: Schema.Schema<A, I, R>, value: NoInfer<A>) =>
   Schema.optionalWith(schema, { default: () => value, exact: true })
 
-export const BackendSetting = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu")
+export const BackendSetting = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "webgpu", "native", "wasm", "cpu")
 export const TokenizerSetting = Schema.Literal("gpt2", "cl100k_base", "o200k_base", "bytes")
 
 export const RunSection = Schema.Struct({
