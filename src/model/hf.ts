@@ -31,14 +31,15 @@ export const modelConfigFromHf = (hf: HfGpt2Config): ModelConfig => ({
   lnEps: hf.layer_norm_epsilon
 })
 
-/** Why `config` cannot be a `GPT2LMHeadModel`, or undefined when it can. */
+/**
+ * Why `config` cannot be a `GPT2LMHeadModel`, or undefined when it can. Positions are the only
+ * obstacle: GPT-2 adds a learned table (wpe). The exact GELU is fine: transformers' GPT-2 takes
+ * `activation_function: "gelu"` (x·Φ(x)) as readily as its default tanh approximation.
+ */
 export const hfIncompatibility = (config: ModelConfig): string | undefined =>
   config.position !== "learned"
     ? `it uses ${config.position === "rope" ? "RoPE" : "ALiBi"} positions, and GPT2LMHeadModel only has a learned position table (wpe)`
-    : config.gelu !== "tanh"
-      ? `it uses the exact (erf) GELU, and GPT2LMHeadModel's gelu_new is the tanh approximation; ` +
-        `transformers would load it as "gelu" only in other architectures`
-      : undefined
+    : undefined
 
 /** GPT-2's end-of-text id, the BOS and EOS of every GPT-2-vocabulary model. */
 const GPT2_EOT = 50256
@@ -56,7 +57,7 @@ export const hfConfigOf = (config: ModelConfig, tokenizer: string): Record<strin
     n_layer: config.layers,
     n_head: config.heads,
     n_inner: config.dFF === 4 * config.dModel ? null : config.dFF,
-    activation_function: "gelu_new",
+    activation_function: config.gelu === "erf" ? "gelu" : "gelu_new",
     layer_norm_epsilon: config.lnEps,
     resid_pdrop: config.dropout,
     embd_pdrop: config.dropout,

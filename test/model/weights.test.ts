@@ -1,6 +1,7 @@
 // Weights in GPT-2's safetensors layout: our files round-trip with their config; a file laid out
 // like Hugging Face's GPT-2 (no glassbox metadata, causal-mask buffers, optional "transformer."
-// prefix) loads with its shape inferred; wrong shapes and corrupt files are refused clearly.
+// prefix) loads once its head count is given; damaged metadata, a missing position table, wrong
+// shapes and corrupt files are refused clearly, each with the file and the field named.
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import * as tf from "@tensorflow/tfjs"
@@ -33,7 +34,7 @@ describe("weights", () => {
     })
   )
 
-  it.effect("a GPT-2-style file (buffers, transformer. prefix, no metadata) loads with inferred shape", () =>
+  it.effect("a GPT-2-style file (buffers, transformer. prefix, no metadata) loads with --heads, the rest from its tensors", () =>
     Effect.gen(function* () {
       const config = tinyConfig({ dModel: 64, heads: 1, dFF: 256 })
       const model = tinyModel(config)
@@ -44,7 +45,9 @@ describe("weights", () => {
       }
       const file = path.join(tmp(), "model.safetensors")
       fs.writeFileSync(file, encodeSafetensors(tensors, { format: "pt" }))
-      const loaded = yield* loadWeights(file)
+      const refused = yield* Effect.flip(loadWeights(file))
+      expect(refused.message).toBe(`${file}: the head count is not recorded (no glassbox metadata, no config.json beside it); put the model's config.json (n_head) beside the file or pass --heads`)
+      const loaded = yield* loadWeights(file, { heads: 1 })
       expect(loaded.model.config).toMatchObject({ vocabSize: 11, context: 8, dModel: 64, layers: 2, heads: 1, dFF: 256, tied: true, position: "learned" })
       expect(maxAbsDiff(logitsOf(model), logitsOf(loaded.model))).toBeLessThan(1e-6)
       model.dispose()
@@ -79,6 +82,44 @@ describe("weights", () => {
       fs.writeFileSync(file, bytes.subarray(0, bytes.length - 100))
       const error = yield* Effect.flip(loadWeights(file))
       expect(error.message).toContain(file)
+      model.dispose()
+    })
+  )
+
+  it.effect("incomplete or wrong glassbox metadata names each field in the metadata's own terms", () =>
+    Effect.gen(function* () {
+      const model = tinyModel(tinyConfig())
+      const { heads: _heads, ...withoutHeads } = tinyConfig()
+      const file = path.join(tmp(), "model.safetensors")
+      fs.writeFileSync(file, encodeSafetensors(modelTensors(model), { "glassbox.model": JSON.stringify({ ...withoutHeads, dModel: "8", position: "sinusoid" }) }))
+      const error = yield* Effect.flip(loadWeights(file))
+      expect(error._tag).toBe("WeightsIncompatible")
+      expect(error.message).toContain(`${file}: metadata glassbox.model:`)
+      expect(error.message).toContain("glassbox.model.heads is missing")
+      expect(error.message).toContain('glassbox.model.dModel is "8", expected number')
+      expect(error.message).toContain('glassbox.model.position is "sinusoid", expected "learned" or "rope" or "alibi"')
+      expect(error.message).not.toContain("model.d_model")
+      fs.writeFileSync(file, encodeSafetensors(modelTensors(model), { "glassbox.model": JSON.stringify({ ...tinyConfig(), heads: 3 }) }))
+      expect((yield* Effect.flip(loadWeights(file))).message).toBe(`${file}: glassbox.model.dModel (8) must be divisible by glassbox.model.heads (3)`)
+      model.dispose()
+    })
+  )
+
+  it.effect("a GPT-2 layout without wpe.weight is refused unless the model is recorded as rope or alibi", () =>
+    Effect.gen(function* () {
+      const model = tinyModel(tinyConfig())
+      const tensors = modelTensors(model)
+      delete tensors["wpe.weight"]
+      const file = path.join(tmp(), "model.safetensors")
+      fs.writeFileSync(file, encodeSafetensors(tensors))
+      const bare = yield* Effect.flip(loadWeights(file, { heads: 2 }))
+      expect(bare.message).toContain(`${file}: no wpe.weight and no glassbox metadata`)
+      fs.writeFileSync(file, encodeSafetensors(tensors, { "glassbox.model": JSON.stringify(tinyConfig()) }))
+      expect((yield* Effect.flip(loadWeights(file))).message).toContain("no wpe.weight: this GPT-2 layout has no position table")
+      fs.writeFileSync(file, encodeSafetensors(tensors, { "glassbox.model": JSON.stringify(tinyConfig({ position: "alibi" })) }))
+      const alibi = yield* loadWeights(file)
+      expect(alibi.model.config.position).toBe("alibi")
+      alibi.model.dispose()
       model.dispose()
     })
   )
