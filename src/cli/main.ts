@@ -6,6 +6,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { configCommand } from "./config-commands.ts"
 import { dataCommand } from "./data-commands.ts"
+import { exportCommand, importCommand } from "./export-commands.ts"
 import { toExitCode } from "./errors.ts"
 import { interpretCommand } from "./interpret-commands.ts"
 import { chatCommand, generateCommand } from "./generate-commands.ts"
@@ -15,7 +16,7 @@ import { walkthroughCommand } from "./walkthrough-command.ts"
 
 const glassbox = Command.make("glassbox").pipe(
   Command.withDescription("A GPT you can train, run and take apart. Run it with no arguments in a terminal for an interactive menu."),
-  Command.withSubcommands([runCommand, trainCommand, resumeCommand, evalCommand, compareCommand, plotCommand, generateCommand, chatCommand, interpretCommand, walkthroughCommand, dataCommand, configCommand])
+  Command.withSubcommands([runCommand, trainCommand, resumeCommand, evalCommand, compareCommand, plotCommand, generateCommand, chatCommand, interpretCommand, walkthroughCommand, dataCommand, exportCommand, importCommand, configCommand])
 )
 
 const cli = Command.run(glassbox, { name: "glassbox", version: "0.1.0" })
