@@ -10,6 +10,7 @@ import { TensorBackend, TensorBackendLive, type BackendChoice } from "../backend
 import { resolveWeightsPath } from "../checkpoint/checkpointer.ts"
 import { loadWeights } from "../model/weights.ts"
 import { makeEncoding, type Encoding, type TokenizerName } from "../tokenizer/tokenizer.ts"
+import { readableBytes } from "./colors.ts"
 import { AnswerNotOneToken, ReportWriteFailed } from "./errors.ts"
 import { inductionDefaults } from "./induction.ts"
 import { siteKinds, type SiteKind } from "./patching.ts"
@@ -79,12 +80,17 @@ export const interpretSiteKinds = siteKinds
 
 const useColor = (o: InterpretOptions) => o.color ?? (process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === "")
 
-const tokenText = (encoding: Encoding): TokenText => {
+/** Each id's text; a token holding part of a multi-byte character shows its bytes as \xNN, not U+FFFD. */
+export const tokenText = (encoding: Encoding): TokenText => {
   const memo = new Map<number, string>()
   return (id) => {
     let s = memo.get(id)
     if (s === undefined) {
-      s = id >= 0 && id < encoding.vocabSize ? encoding.decode([id]) : `<${id}>`
+      if (!(Number.isInteger(id) && id >= 0 && id < encoding.vocabSize)) s = `<${id}>`
+      else {
+        s = encoding.decode([id])
+        if (s.includes("\uFFFD") && encoding.tokenBytes !== undefined) s = readableBytes(encoding.tokenBytes(id))
+      }
       memo.set(id, s)
     }
     return s

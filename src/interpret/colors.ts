@@ -47,14 +47,54 @@ export const textColorOn = (bg: Rgb): Rgb => (0.2126 * bg[0] + 0.7152 * bg[1] + 
 
 export const hex = (c: Rgb) => `#${c.map((x) => x.toString(16).padStart(2, "0")).join("")}`
 
-/** A token's text made visible: spaces as ␣, newlines and tabs escaped, other control characters as \xNN. */
+/**
+ * A token's text made visible: spaces as ␣, newlines and tabs escaped, other control characters
+ * (C0, DEL and the C1 range U+0080–U+009F, which fonts draw as □) as \xNN, and invisible
+ * format characters (zero-width spaces, BOM, line separators) as \u{NNNN}.
+ */
 export const showToken = (text: string): string =>
   text
     .replace(/ /g, "␣")
     .replace(/\n/g, "\\n")
     .replace(/\t/g, "\\t")
     .replace(/\r/g, "\\r")
-    .replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+    .replace(/[\u00ad\u200b-\u200f\u2028\u2029\u2060\ufeff]/g, (c) => `\\u{${c.charCodeAt(0).toString(16).padStart(4, "0")}}`)
+
+/** The length of the valid UTF-8 sequence starting at `i`, or 0 when the byte there starts none. */
+const utf8SequenceLength = (bytes: Uint8Array, i: number): number => {
+  const lead = bytes[i]
+  const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0
+  if (length === 0 || i + length > bytes.length) return 0
+  for (let k = 1; k < length; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return 0
+  // Overlong or out-of-range forms the decoder would reject.
+  if (lead === 0xe0 && bytes[i + 1] < 0xa0) return 0
+  if (lead === 0xed && bytes[i + 1] > 0x9f) return 0
+  if (lead === 0xf0 && bytes[i + 1] < 0x90) return 0
+  if (lead === 0xf4 && bytes[i + 1] > 0x8f) return 0
+  return length
+}
+
+/**
+ * A token's bytes as text: complete UTF-8 characters as themselves, every byte of a cut
+ * character as \xNN (a BPE token often holds half of "é" or a third of "世"), so no token shows
+ * as U+FFFD. Control characters are escaped later by `showToken`.
+ */
+export const readableBytes = (bytes: Uint8Array): string => {
+  const decoder = new TextDecoder("utf-8")
+  let out = ""
+  for (let i = 0; i < bytes.length; ) {
+    const n = utf8SequenceLength(bytes, i)
+    if (n === 0) {
+      out += `\\x${bytes[i].toString(16).padStart(2, "0")}`
+      i++
+    } else {
+      out += decoder.decode(bytes.subarray(i, i + n))
+      i += n
+    }
+  }
+  return out
+}
 
 /** Truncates or pads to exactly `width` characters (code points), marking a cut with …. */
 export const fit = (s: string, width: number, align: "left" | "right" = "left"): string => {

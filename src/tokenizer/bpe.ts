@@ -109,5 +109,11 @@ export const makeBpeEncoding = (name: BpeName): Encoding => {
     return new TextDecoder("utf-8", { fatal: false }).decode(out)
   }
 
-  return { name, vocabSize: spec.vocabSize, eot: spec.eot, encode, decode }
+  const tokenBytes = (id: number): Uint8Array => {
+    if (!(Number.isInteger(id) && id >= 0 && id < spec.vocabSize)) throw new UnknownTokenId({ id, vocabSize: spec.vocabSize, encoding: name })
+    const { bytes, offsets } = byteTable()
+    return bytes.slice(offsets[id], offsets[id + 1])
+  }
+
+  return { name, vocabSize: spec.vocabSize, eot: spec.eot, encode, decode, tokenBytes }
 }

@@ -35,5 +35,9 @@ export const makeBytesEncoding = (): Encoding => ({
     // A fresh, non-streaming decoder: invalid sequences become U+FFFD instead of throwing,
     // and no half-character is carried over into the next call.
     return new TextDecoder("utf-8", { fatal: false }).decode(bytes)
+  },
+  tokenBytes: (id) => {
+    if (!(Number.isInteger(id) && id >= 0 && id <= BYTE_EOT)) throw new UnknownTokenId({ id, vocabSize: BYTE_EOT + 1, encoding: "bytes" })
+    return id === BYTE_EOT ? EOT_TEXT.slice() : Uint8Array.of(id)
   }
 })

@@ -23,4 +23,9 @@ export interface Encoding {
    * tokens) become U+FFFD. Throws `UnknownTokenId` for an id outside [0, vocabSize).
    */
   decode(ids: ArrayLike<number>): string
+  /**
+   * The raw bytes one id stands for, so a token that is part of a multi-byte character (which
+   * `decode` alone turns into U+FFFD) can still be shown, e.g. as \xe2\x80. Throws like `decode`.
+   */
+  tokenBytes?(id: number): Uint8Array
 }
