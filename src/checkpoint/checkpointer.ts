@@ -6,7 +6,7 @@
 // verifies the format version and every checksum; a damaged checkpoint is skipped in favour of
 // the previous good one, and the caller is told which and why.
 import * as tf from "@tensorflow/tfjs"
-import { Data, Effect } from "effect"
+import { Console, Data, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import type { GPT } from "../model/gpt.ts"
@@ -63,6 +63,8 @@ const attempt = <A>(target: string, what: string, run: () => Promise<A>) =>
 
 export const checkpointName = (step: number) => `step-${String(step).padStart(8, "0")}`
 const stepOfName = (name: string) => Number(/^step-(\d+)$/.exec(name)?.[1] ?? NaN)
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x)
+
 
 /** Writes a checkpoint directory atomically, points runs/<run>/latest at it, applies retention. */
 export const saveCheckpoint = (
@@ -104,6 +106,16 @@ export const saveCheckpoint = (
     return final
   })
 
+/** A checkpoint's state.json when it is readable JSON; undefined otherwise (never throws). */
+export const readStateLoose = async (dir: string): Promise<Partial<StateFile> | undefined> => {
+  try {
+    const parsed = JSON.parse(await fs.readFile(path.join(dir, "state.json"), "utf8")) as unknown
+    return isObject(parsed) ? (parsed as Partial<StateFile>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Keeps the newest `keep` checkpoints plus the one with the lowest held-out loss. */
 const prune = (root: string, keep: number) =>
   attempt(root, "remove old checkpoints", async () => {
@@ -111,9 +123,7 @@ const prune = (root: string, keep: number) =>
     const newest = new Set(names.slice(Math.max(0, names.length - keep)))
     let best: { name: string; loss: number } | undefined
     for (const name of names) {
-      const loss = await fs
-        .readFile(path.join(root, name, "state.json"), "utf8")
-        .then((t) => (JSON.parse(t) as StateFile).metrics?.val_loss, () => undefined)
+      const loss = await readStateLoose(path.join(root, name)).then((state) => state?.metrics?.val_loss)
       if (typeof loss === "number" && Number.isFinite(loss) && (best === undefined || loss < best.loss)) best = { name, loss }
     }
     for (const name of names) {
@@ -122,12 +132,31 @@ const prune = (root: string, keep: number) =>
     }
   })
 
-/** Checkpoint directories of a run, newest first. */
+/** Checkpoint directories of a run, newest first (none when the run has no checkpoints/ yet). */
 export const listCheckpoints = (runDir: string): Effect.Effect<string[]> =>
   Effect.promise(async () => {
     const root = path.join(runDir, "checkpoints")
     const names = await fs.readdir(root).catch(() => [] as string[])
     return names.filter((n) => Number.isFinite(stepOfName(n))).sort().reverse().map((n) => path.join(root, n))
+  })
+
+/**
+ * Like `listCheckpoints`, but a checkpoints/ directory that exists and cannot be read (EACCES,
+ * ENOTDIR, …) is a failure naming the problem, not "no checkpoints": a resume decision taken
+ * on an unreadable directory would start the run over.
+ */
+export const readCheckpointList = (runDir: string): Effect.Effect<string[], NoCheckpoint> =>
+  Effect.tryPromise({
+    try: async () => {
+      const root = path.join(runDir, "checkpoints")
+      const names = await fs.readdir(root).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? ([] as string[]) : Promise.reject(e)))
+      return names.filter((n) => Number.isFinite(stepOfName(n))).sort().reverse().map((n) => path.join(root, n))
+    },
+    catch: (e) => {
+      const err = e as NodeJS.ErrnoException
+      const what = err.code === "EACCES" || err.code === "EPERM" ? "permission denied" : err.code === "ENOTDIR" ? "not a directory" : err.message
+      return new NoCheckpoint({ runDir, reason: `cannot read ${path.join(runDir, "checkpoints")}: ${what}${err.code ? ` (${err.code})` : ""}` })
+    }
   })
 
 export interface LoadedCheckpoint {
@@ -140,22 +169,36 @@ export interface LoadedCheckpoint {
 
 const corrupt = (file: string, reason: string) => new CheckpointCorrupt({ file, reason })
 
-/** Loads and verifies one checkpoint directory. */
-export const loadCheckpoint = (dir: string): Effect.Effect<LoadedCheckpoint, CheckpointCorrupt> =>
+/**
+ * Checks a checkpoint directory without building tensors: state.json parses, its format version
+ * is one this glassbox reads, and each file's sha256 is the one recorded. Every command that
+ * loads a checkpoint goes through this.
+ */
+export const verifyCheckpoint = (dir: string): Effect.Effect<StateFile, CheckpointCorrupt> =>
   Effect.gen(function* () {
     const stateFile = path.join(dir, "state.json")
-    const text = yield* Effect.tryPromise({ try: () => fs.readFile(stateFile, "utf8"), catch: () => corrupt(stateFile, "missing or unreadable") })
-    const state = yield* Effect.try({ try: () => JSON.parse(text) as StateFile, catch: () => corrupt(stateFile, "not valid JSON") })
+    const text = yield* Effect.tryPromise({ try: () => fs.readFile(stateFile, "utf8"), catch: (e) => corrupt(stateFile, `missing or unreadable (${(e as NodeJS.ErrnoException).code ?? String(e)})`) })
+    const parsed = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => corrupt(stateFile, "not valid JSON") })
+    if (!isObject(parsed)) return yield* corrupt(stateFile, "is not a JSON object")
+    const state = parsed as unknown as StateFile
     if (typeof state.format_version !== "number") return yield* corrupt(stateFile, "has no format_version")
     if (state.format_version > CHECKPOINT_FORMAT_VERSION) {
       return yield* corrupt(stateFile, `format version ${state.format_version} is newer than this glassbox reads (${CHECKPOINT_FORMAT_VERSION}); upgrade glassbox`)
     }
+    if (typeof state.step !== "number" || !isObject(state.sha256)) return yield* corrupt(stateFile, "has no step or no sha256 table")
     for (const f of FILES) {
       const file = path.join(dir, f)
       const actual = yield* sha256File(file).pipe(Effect.mapError(() => corrupt(file, "missing or unreadable")))
-      const expected = state.sha256?.[f]
+      const expected = state.sha256[f]
       if (actual !== expected) return yield* corrupt(file, `checksum mismatch (expected ${expected ?? "none recorded"}, found ${actual})`)
     }
+    return state
+  })
+
+/** Loads and verifies one checkpoint directory. */
+export const loadCheckpoint = (dir: string): Effect.Effect<LoadedCheckpoint, CheckpointCorrupt> =>
+  Effect.gen(function* () {
+    const state = yield* verifyCheckpoint(dir)
     const { model } = yield* loadWeights(path.join(dir, "model.safetensors")).pipe(Effect.mapError((e) => corrupt(path.join(dir, "model.safetensors"), e.message)))
     const optFile = path.join(dir, "optimizer.safetensors")
     const bytes = yield* readFileBytes(optFile).pipe(Effect.mapError((e) => corrupt(optFile, e.reason)))
@@ -182,7 +225,7 @@ export const loadCheckpoint = (dir: string): Effect.Effect<LoadedCheckpoint, Che
  */
 export const latestGoodCheckpoint = (runDir: string): Effect.Effect<{ checkpoint: LoadedCheckpoint; notes: string[] }, NoCheckpoint> =>
   Effect.gen(function* () {
-    const dirs = yield* listCheckpoints(runDir)
+    const dirs = yield* readCheckpointList(runDir)
     if (dirs.length === 0) return yield* new NoCheckpoint({ runDir, reason: "no checkpoints to resume from" })
     const notes: string[] = []
     for (const dir of dirs) {
@@ -197,21 +240,71 @@ export const latestGoodCheckpoint = (runDir: string): Effect.Effect<{ checkpoint
   })
 
 /**
- * Where the weights for `target` are: a .safetensors file as given; a checkpoint directory's
- * model.safetensors; a run directory's latest checkpoint.
+ * The newest checkpoint directory of a run that verifies (checksums, format version), without
+ * loading it; `notes` names each damaged one skipped on the way.
+ */
+export const newestGoodCheckpointDir = (runDir: string): Effect.Effect<{ dir: string; state: StateFile; notes: string[] }, NoCheckpoint> =>
+  Effect.gen(function* () {
+    const dirs = yield* readCheckpointList(runDir)
+    if (dirs.length === 0) return yield* new NoCheckpoint({ runDir, reason: "no checkpoints in this run directory" })
+    const notes: string[] = []
+    for (const dir of dirs) {
+      const verified = yield* Effect.either(verifyCheckpoint(dir))
+      if (verified._tag === "Right") {
+        if (notes.length > 0) notes.push(`using ${dir} instead`)
+        return { dir, state: verified.right, notes }
+      }
+      notes.push(verified.left.message)
+    }
+    return yield* new NoCheckpoint({ runDir, reason: `no usable checkpoint (${notes.join("; ")})` })
+  })
+
+/**
+ * The weights a model reference names, verified where a checkpoint says what they should be: a
+ * .safetensors file as given; a checkpoint directory (it has state.json) only if it verifies; a
+ * run directory's newest checkpoint that verifies, with a note for each damaged one skipped; a
+ * directory holding model.safetensors (Hugging Face style) as given.
+ */
+export const resolveModelWeights = (target: string): Effect.Effect<{ weights: string; notes: string[] }, ReadFailed | CheckpointCorrupt | NoCheckpoint> =>
+  Effect.gen(function* () {
+    const kind = yield* Effect.tryPromise({
+      try: async () => {
+        const stat = await fs.stat(target)
+        if (stat.isFile()) return "file" as const
+        if (await exists(path.join(target, "state.json"))) return "checkpoint" as const
+        if ((await exists(path.join(target, "latest"))) || (await exists(path.join(target, "checkpoints")))) return "run" as const
+        if (await exists(path.join(target, "model.safetensors"))) return "weights-dir" as const
+        throw new Error("no model.safetensors and no checkpoints in this directory")
+      },
+      catch: (e) => new ReadFailed({ path: target, reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message })
+    })
+    switch (kind) {
+      case "file":
+        return { weights: target, notes: [] }
+      case "weights-dir":
+        return { weights: path.join(target, "model.safetensors"), notes: [] }
+      case "checkpoint":
+        yield* verifyCheckpoint(target)
+        return { weights: path.join(target, "model.safetensors"), notes: [] }
+      case "run": {
+        const { dir, notes } = yield* newestGoodCheckpointDir(target)
+        return { weights: path.join(dir, "model.safetensors"), notes }
+      }
+    }
+  })
+
+/**
+ * `resolveModelWeights` for callers that take one path: a skipped damaged checkpoint is reported
+ * on stderr as a warning, and a refusal is a ReadFailed naming the file and the reason.
  */
 export const resolveWeightsPath = (target: string): Effect.Effect<string, ReadFailed> =>
-  Effect.tryPromise({
-    try: async () => {
-      const stat = await fs.stat(target)
-      if (stat.isFile()) return target
-      const direct = path.join(target, "model.safetensors")
-      if (await exists(direct)) return direct
-      const latest = path.join(target, "latest")
-      if (await exists(latest)) return path.join(target, (await fs.readFile(latest, "utf8")).trim(), "model.safetensors")
-      throw new Error("no model.safetensors and no latest checkpoint in this directory")
-    },
-    catch: (e) => new ReadFailed({ path: target, reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message })
-  })
+  resolveModelWeights(target).pipe(
+    Effect.tap(({ notes }) => Effect.forEach(notes, (note) => Console.error(`glassbox: warning: ${note}`), { discard: true })),
+    Effect.map(({ weights }) => weights),
+    Effect.catchTags({
+      CheckpointCorrupt: (e) => Effect.fail(new ReadFailed({ path: e.file, reason: `${e.reason}; the checkpoint is damaged` })),
+      NoCheckpoint: (e) => Effect.fail(new ReadFailed({ path: e.runDir, reason: e.reason }))
+    })
+  )
 
 const exists = (p: string) => fs.access(p).then(() => true, () => false)

@@ -2,12 +2,11 @@
 // A resume rebuilds everything from the checkpoint's own config (never from defaults) and
 // accepts only the changes listed in src/config/resume-policy.ts; a refusal names the keys.
 import { Data, Effect, Either } from "effect"
-import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { applyOverride, decodeConfig, type ConfigError } from "../config/load.ts"
 import { forbiddenChanges } from "../config/resume-policy.ts"
 import type { PipelineConfig } from "../config/schema.ts"
-import { listCheckpoints, NoCheckpoint, type StateFile } from "./checkpointer.ts"
+import { NoCheckpoint, readCheckpointList, readStateLoose } from "./checkpointer.ts"
 
 export class ResumeRefused extends Data.TaggedError("ResumeRefused")<{ readonly runDir: string; readonly changes: readonly string[] }> {
   override get message() {
@@ -18,17 +17,16 @@ export class ResumeRefused extends Data.TaggedError("ResumeRefused")<{ readonly 
 /** The config stored in a run's newest checkpoint that has a readable state.json. */
 export const storedConfig = (runDir: string): Effect.Effect<unknown, NoCheckpoint> =>
   Effect.gen(function* () {
-    const dirs = yield* listCheckpoints(runDir)
+    const dirs = yield* readCheckpointList(runDir)
     for (const dir of dirs) {
-      const state = yield* Effect.promise(() =>
-        fs.readFile(path.join(dir, "state.json"), "utf8").then((t) => JSON.parse(t) as StateFile, () => undefined)
-      )
+      // A state.json that is unreadable or not JSON is skipped: resume falls back past it.
+      const state = yield* Effect.promise(() => readStateLoose(dir))
       if (state?.config !== undefined) return state.config
     }
     return yield* new NoCheckpoint({ runDir, reason: dirs.length === 0 ? "no checkpoints to resume from" : "no checkpoint with a readable state.json" })
   })
 
-export const hasCheckpoints = (runDir: string) => listCheckpoints(runDir).pipe(Effect.map((dirs) => dirs.length > 0))
+export const hasCheckpoints = (runDir: string) => readCheckpointList(runDir).pipe(Effect.map((dirs) => dirs.length > 0))
 
 const decodeStored = (stored: unknown, runDir: string): Effect.Effect<PipelineConfig, ConfigError> =>
   decodeConfig(stored, path.join(runDir, "checkpoints", "…", "state.json"))

@@ -74,7 +74,8 @@ export const evalCommand = Command.make(
   (o) =>
     Effect.gen(function* () {
       const isCheckpoint = fs.existsSync(path.join(o.checkpoint, "state.json"))
-      const loaded = isCheckpoint ? yield* loadCheckpoint(o.checkpoint) : (yield* latestGoodCheckpoint(o.checkpoint)).checkpoint
+      const { checkpoint: loaded, notes } = isCheckpoint ? { checkpoint: yield* loadCheckpoint(o.checkpoint), notes: [] } : yield* latestGoodCheckpoint(o.checkpoint)
+      for (const note of notes) process.stderr.write(`glassbox: warning: ${note.replace(/^resuming from/, "evaluating")}\n`)
       const config = yield* configOf(loaded)
       const heldOut = yield* heldOutFor(config, Option.getOrElse(o.tokens, () => config.eval.tokens))
       const r = yield* evaluate(loaded.model, heldOut)

@@ -44,8 +44,9 @@ export interface Finished {
 }
 
 /** A running CLI process with its output collected. */
-export const startCli = (args: readonly string[]) => {
-  const child: ChildProcess = spawn(process.execPath, ["bin/glassbox.js", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+export const startCli = (args: readonly string[], input?: string) => {
+  const child: ChildProcess = spawn(process.execPath, ["bin/glassbox.js", ...args], { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] })
+  if (input !== undefined) child.stdin!.end(input)
   let stdout = ""
   let stderr = ""
   child.stdout!.on("data", (d) => (stdout += d))
@@ -58,7 +59,7 @@ export const startCli = (args: readonly string[]) => {
 }
 
 /** Runs the CLI to completion. */
-export const runCli = (args: readonly string[]) => startCli(args).finished
+export const runCli = (args: readonly string[], input?: string) => startCli(args, input).finished
 
 /** Resolves once `ready()` holds, checking every `everyMs`; rejects if the process ends first. */
 export const waitFor = (ready: () => boolean, ended: Promise<unknown>, everyMs = 2) =>
