@@ -5,6 +5,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { dataDatasets, dataDownload, dataList, dataPrepare } from "../data/cli.ts"
 import { knownDatasetNames } from "../data/config.ts"
+import { dataExportCommand } from "./export-commands.ts"
 import { tokenizerNames } from "../tokenizer/tokenizer.ts"
 
 const common = {
@@ -57,5 +58,5 @@ const prepare = Command.make(
 
 export const dataCommand = Command.make("data").pipe(
   Command.withDescription("FineWeb and other parquet datasets: list, download, prepare (tokenise into the cache)."),
-  Command.withSubcommands([list, download, prepare])
+  Command.withSubcommands([list, download, prepare, dataExportCommand])
 )

@@ -1,11 +1,14 @@
 // `glassbox export <model> --format <format> <out>` and `glassbox import <format> <file> <run>`:
 // a model leaves for another engine (llm.c now; each format is one entry in `modelExportFormats`,
 // so adding one is adding an entry) and comes back as a run directory every other command takes.
-// The work is in src/checkpoint/llmc.ts; this file only maps flags and prints what was done.
+// Also `glassbox data export`, the same hand-off for the tokens (registered under `data`). The
+// work is in src/checkpoint/llmc.ts and src/data/export.ts; this file only maps flags.
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import { TensorBackendLive } from "../backend/backend.ts"
 import { exportLlmcModel, importLlmcModel } from "../checkpoint/llmc.ts"
+import { knownDatasetNames } from "../data/config.ts"
+import { dataExport, DEFAULT_SHARD_TOKENS } from "../data/export.ts"
 import { applyOverride, ConfigError, decodeConfig, loadConfig } from "../config/load.ts"
 import { tokenizerNames } from "../tokenizer/tokenizer.ts"
 
@@ -101,4 +104,57 @@ const loadConfigOrDefaults = (file: string | undefined, overrides: readonly stri
 export const importCommand = Command.make("import").pipe(
   Command.withDescription("Bring a model trained elsewhere back as a run directory: generate, chat, eval, interpret and resume take it."),
   Command.withSubcommands([importLlmc])
+)
+
+const optionalText = (name: string, description: string) => Options.text(name).pipe(Options.optional, Options.withDescription(description))
+const optionalInt = (name: string, description: string) => Options.integer(name).pipe(Options.optional, Options.withDescription(description))
+
+/** `glassbox data export --format llmc|nanogpt <dataset or config> <dir>`. */
+export const dataExportCommand = Command.make(
+  "export",
+  {
+    format: Options.choice("format", ["llmc", "nanogpt"] as const).pipe(
+      Options.withDescription("llmc: <name>_val_000000.bin, <name>_train_000001.bin, … (256-int32 header + uint16 tokens); nanogpt: train.bin, val.bin (raw uint16) + meta.json")
+    ),
+    name: optionalText("name", "llm.c file prefix (default: the dataset's name, e.g. fineweb-10BT, or shipped)"),
+    shardTokens: optionalInt("shard-tokens", `llm.c tokens per shard (default ${DEFAULT_SHARD_TOKENS.toLocaleString("en-US")}, as llm.c's FineWeb script)`),
+    maxTokens: optionalInt("max-tokens", "stop the train split after this many tokens (default: one whole pass)"),
+    tokenizer: Options.choice("tokenizer", tokenizerNames).pipe(Options.optional, Options.withDescription("default: the config's, else gpt2 (vocabularies of 65,536 or more cannot be stored as uint16)")),
+    valFraction: Options.float("val-fraction").pipe(Options.optional, Options.withDescription("share of documents held out by id hash (default: the config's, else 0.01)")),
+    seed: optionalInt("seed", "row-group order (default: the config's run.seed, else 1337)"),
+    revision: optionalText("revision", "branch, tag or commit of a Hub dataset (pin a commit to reproduce)"),
+    endpoint: optionalText("endpoint", "the Hub or a mirror"),
+    cacheDir: optionalText("cache-dir", "cache root (default $GLASSBOX_CACHE or ~/.cache/glassbox)"),
+    shards: optionalText("shards", 'which shards of a Hub dataset, e.g. "0-2,5"'),
+    filters: Options.text("filter").pipe(Options.repeated, Options.withDescription('row filter, repeatable, e.g. "int_score >= 3"')),
+    workers: optionalInt("workers", "tokenizer threads"),
+    stream: Options.boolean("stream").pipe(Options.withDescription("read Hub shards by range requests instead of downloading them")),
+    flushTokens: optionalInt("flush-tokens", "record progress (for resuming) at least every this many tokens (default 10,000,000)"),
+    target: Args.text({ name: "dataset or config" }).pipe(Args.withDescription(`shipped, a .parquet file, ${knownDatasetNames.join(", ")}, owner/name[:folder], or a pipeline config (.json)`)),
+    dir: Args.text({ name: "dir" }).pipe(Args.withDescription("output directory; an interrupted export into it continues where it stopped"))
+  },
+  (o) =>
+    Effect.asVoid(
+      dataExport(o.target, o.dir, {
+        format: o.format,
+        name: Option.getOrUndefined(o.name),
+        shardTokens: Option.getOrUndefined(o.shardTokens),
+        maxTokens: Option.getOrUndefined(o.maxTokens),
+        tokenizer: Option.getOrUndefined(o.tokenizer),
+        valFraction: Option.getOrUndefined(o.valFraction),
+        seed: Option.getOrUndefined(o.seed),
+        revision: Option.getOrUndefined(o.revision),
+        endpoint: Option.getOrUndefined(o.endpoint),
+        cacheDir: Option.getOrUndefined(o.cacheDir),
+        shards: Option.getOrUndefined(o.shards),
+        filters: o.filters,
+        workers: Option.getOrUndefined(o.workers),
+        stream: o.stream,
+        flushTokens: Option.getOrUndefined(o.flushTokens)
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Token files for llm.c or nanoGPT from any data source, with the same train/validation split as training, a manifest (export.json) with sha256 of every file, resumable. Example: glassbox data export --format llmc fineweb-10BT out/fineweb"
+  )
 )
