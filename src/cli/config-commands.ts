@@ -10,7 +10,7 @@ import { PipelineConfig } from "../config/schema.ts"
 const show = Command.make(
   "show",
   {
-    config: Args.file({ name: "config", exists: "yes" }),
+    config: Args.file({ name: "config", exists: "yes" }).pipe(Args.withDescription("a pipeline config, e.g. config/tiny.json")),
     set: Options.text("set").pipe(Options.repeated, Options.withDescription("override any leaf, e.g. --set train.lr=1e-3"))
   },
   ({ config, set }) => loadConfig(config, set).pipe(Effect.flatMap((c) => Effect.sync(() => process.stdout.write(JSON.stringify(c, null, 2) + "\n"))))
@@ -23,7 +23,9 @@ const schema = Command.make("schema", { out: Options.file("out").pipe(Options.op
     onNone: () => Effect.sync(() => process.stdout.write(configJsonSchema())),
     onSome: (file) => writeFileAtomic(file, configJsonSchema()).pipe(Effect.zipRight(Effect.sync(() => process.stdout.write(`wrote ${file}\n`))))
   })
-).pipe(Command.withDescription('A JSON Schema of the config format, for editors: add "$schema": "./glassbox.schema.json" to a config. Example: glassbox config schema --out config/glassbox.schema.json'))
+).pipe(Command.withDescription(`A JSON Schema of the config format, for editors.
+Add "$schema": "./glassbox.schema.json" to a config for validation and completion.
+Example: glassbox config schema --out config/glassbox.schema.json`))
 
 export const configCommand = Command.make("config").pipe(
   Command.withDescription("Inspect configs: show (resolved), schema (JSON Schema for editors)."),

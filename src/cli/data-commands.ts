@@ -23,14 +23,17 @@ const commonOf = (o: Common) => ({
 })
 const datasetArg = Args.text({ name: "dataset" }).pipe(Args.withDescription(`${knownDatasetNames.join(", ")}, or owner/name[:folder]`))
 
-const list = Command.make("list", { dataset: datasetArg.pipe(Args.optional), json: Options.boolean("json"), ...common }, (o) =>
+const list = Command.make("list", { dataset: datasetArg.pipe(Args.optional), json: Options.boolean("json").pipe(Options.withDescription("print the shard list as JSON")), ...common }, (o) =>
   Option.match(o.dataset, {
     onNone: () => dataDatasets({}),
     onSome: (dataset) => dataList(dataset, { ...commonOf(o), json: o.json })
   })
-).pipe(Command.withDescription("Known datasets, or a dataset's shards (index, size, cached?). Example: glassbox data list fineweb-10BT"))
+).pipe(Command.withDescription(`Known datasets, or a dataset's shards (index, size, cached?).
+Examples:
+glassbox data list
+glassbox data list fineweb-10BT`))
 
-const download = Command.make("download", { dataset: datasetArg, shards: Options.text("shards").pipe(Options.withDefault("all"), Options.withDescription('e.g. "0-2,5"')), ...common }, (o) =>
+const download = Command.make("download", { dataset: datasetArg, shards: Options.text("shards").pipe(Options.withDefault("all"), Options.withDescription('which shards, e.g. "0-2,5"')), ...common }, (o) =>
   Effect.asVoid(dataDownload(o.dataset, { ...commonOf(o), shards: o.shards }))
 ).pipe(Command.withDescription("Fetch shards into the cache: resumed after a dropped connection, retried, checksummed. Example: glassbox data download fineweb-10BT --shards 0-2"))
 
@@ -38,10 +41,10 @@ const prepare = Command.make(
   "prepare",
   {
     dataset: Args.text({ name: "dataset" }).pipe(Args.withDescription("a dataset, shipped, or a local .parquet file")),
-    shards: Options.text("shards").pipe(Options.optional),
-    tokenizer: Options.choice("tokenizer", tokenizerNames).pipe(Options.withDefault("gpt2" as const)),
-    workers: Options.integer("workers").pipe(Options.withDefault(1)),
-    filters: Options.text("filter").pipe(Options.repeated, Options.withDescription('row filter, repeatable, e.g. "int_score >= 3"')),
+    shards: Options.text("shards").pipe(Options.optional, Options.withDescription('which shards, e.g. "0-2,5" (default: all)')),
+    tokenizer: Options.choice("tokenizer", tokenizerNames).pipe(Options.withDefault("gpt2" as const), Options.withDescription("the tokenizer the cache is for (must match the config that reads it)")),
+    workers: Options.integer("workers").pipe(Options.withDefault(1), Options.withDescription("tokeniser worker threads")),
+    filters: Options.text("filter").pipe(Options.repeated, Options.withDescription('row filter, e.g. "int_score >= 3"')),
     stream: Options.boolean("stream").pipe(Options.withDescription("read Hub shards by range requests instead of downloading them")),
     ...common
   },

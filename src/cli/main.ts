@@ -1,6 +1,9 @@
 // The `glassbox` command. One runtime, created here; each subcommand is a thin wrapper that
 // loads a config or a checkpoint and runs a pipeline or a service. With no arguments in a
-// terminal it opens the interactive menu instead.
+// terminal it opens the interactive menu instead. The command line is checked against the
+// command tree first (help.ts): help, "did you mean" and flag-naming errors come from there;
+// then @effect/cli parses and runs it. Output is flushed before the process exits, so nothing
+// is lost in a pipe, and a reader that closes the pipe early ends the command quietly.
 import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
@@ -8,21 +11,39 @@ import { configCommand } from "./config-commands.ts"
 import { dataCommand } from "./data-commands.ts"
 import { exportCommand, importCommand } from "./export-commands.ts"
 import { toExitCode } from "./errors.ts"
+import { outline, planCommandLine, renderHelp } from "./help.ts"
 import { interpretCommand } from "./interpret-commands.ts"
 import { chatCommand, generateCommand } from "./generate-commands.ts"
 import { menu, menuLayer } from "./menu.ts"
+import { colorFor, exitAfterFlush, exitQuietlyOnClosedPipe } from "./stdio.ts"
 import { compareCommand, evalCommand, plotCommand, resumeCommand, runCommand, trainCommand } from "./train-commands.ts"
 import { walkthroughCommand } from "./walkthrough-command.ts"
 
-const glassbox = Command.make("glassbox").pipe(
-  Command.withDescription("A GPT you can train, run and take apart. Run it with no arguments in a terminal for an interactive menu."),
+exitQuietlyOnClosedPipe()
+
+const version = "0.1.0"
+export const glassbox = Command.make("glassbox").pipe(
+  Command.withDescription("A GPT you can train, run and take apart."),
   Command.withSubcommands([runCommand, trainCommand, resumeCommand, evalCommand, compareCommand, plotCommand, generateCommand, chatCommand, interpretCommand, walkthroughCommand, dataCommand, exportCommand, importCommand, configCommand])
 )
 
-const cli = Command.run(glassbox, { name: "glassbox", version: "0.1.0" })
+const cli = Command.run(glassbox, { name: "glassbox", version })
 const runArgs = (args: readonly string[]) => cli([process.argv[0], process.argv[1], ...args]).pipe(Effect.provide(NodeContext.layer))
 
-const interactive = process.argv.length <= 2 && process.stdin.isTTY === true && process.stdout.isTTY === true
-const program = interactive ? menu(runArgs).pipe(Effect.provide(menuLayer)) : cli(process.argv).pipe(Effect.provide(NodeContext.layer))
-const exitCode = await Effect.runPromise(toExitCode(program))
-process.exit(exitCode)
+const main = (): Effect.Effect<number> => {
+  const args = process.argv.slice(2)
+  if (args.length === 0 && process.stdin.isTTY === true && process.stdout.isTTY === true) return toExitCode(menu(runArgs).pipe(Effect.provide(menuLayer)))
+  const plan = planCommandLine(outline(glassbox), args)
+  switch (plan._tag) {
+    case "Help": {
+      const note = plan.command.path.length === 0 ? "With no arguments in a terminal, glassbox opens an interactive menu." : undefined
+      return Effect.sync(() => process.stdout.write(renderHelp(plan.command, { color: colorFor(process.stdout) }, { version, note }))).pipe(Effect.as(0))
+    }
+    case "Error":
+      return Effect.sync(() => process.stderr.write(`${plan.message}\n`)).pipe(Effect.as(1))
+    case "Run":
+      return toExitCode(runArgs(args))
+  }
+}
+
+await exitAfterFlush(await Effect.runPromise(main()))

@@ -3,6 +3,7 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { writeFileAtomic } from "../format/atomic.ts"
+import { colorFor } from "./stdio.ts"
 import { renderHtml, renderTerminal, STAGE_NAMES, toJson, walkthrough, type WalkthroughOptions } from "../walkthrough/index.ts"
 
 export const walkthroughCommand = Command.make(
@@ -13,10 +14,10 @@ export const walkthroughCommand = Command.make(
     html: Options.file("html").pipe(Options.optional, Options.withDescription("write the whole step as a self-contained HTML document")),
     json: Options.text("json").pipe(Options.optional, Options.withDescription("write every value as JSON to this file (- for stdout)")),
     untied: Options.boolean("untied").pipe(Options.withDescription("a separate LM head instead of the tied embedding")),
-    gelu: Options.choice("gelu", ["tanh", "erf"] as const).pipe(Options.withDefault("tanh" as const)),
-    seed: Options.integer("seed").pipe(Options.optional),
+    gelu: Options.choice("gelu", ["tanh", "erf"] as const).pipe(Options.withDefault("tanh" as const), Options.withDescription("GELU form: the tanh approximation (GPT-2) or the exact erf one")),
+    seed: Options.integer("seed").pipe(Options.optional, Options.withDescription("seed of the initial weights (default 1337)")),
     full: Options.boolean("full").pipe(Options.withDescription("print every row and column of every matrix")),
-    noColor: Options.boolean("no-color")
+    noColor: Options.boolean("no-color").pipe(Options.withDescription("no ANSI colours (also when NO_COLOR is set or stdout is not a terminal)"))
   },
   (o) =>
     Effect.gen(function* () {
@@ -41,7 +42,7 @@ export const walkthroughCommand = Command.make(
       if (Option.isNone(o.html) && Option.isNone(o.json)) {
         const text = yield* renderTerminal(result, {
           stage: Option.getOrUndefined(o.stage),
-          color: !o.noColor && process.stdout.isTTY === true,
+          color: !o.noColor && colorFor(process.stdout),
           full: o.full
         })
         process.stdout.write(text + "\n")
