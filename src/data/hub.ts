@@ -23,8 +23,15 @@ export interface HubOptions {
   readonly endpoint: string
   /** Sent as `Authorization: Bearer <token>` when set (gated or private datasets). */
   readonly token: string | undefined
-  /** Consecutive failed attempts allowed before giving up; an attempt that received bytes resets the count. */
+  /**
+   * Consecutive failed attempts allowed before giving up. An attempt that took the file past the
+   * most it ever held resets the count; one that only re-fetched bytes already had does not.
+   */
   readonly retries: number
+  /** Attempts allowed for one request in all, progress or not (default 30): nothing loops forever. */
+  readonly maxAttempts?: number
+  /** Where a retry, a reconnect or an unverifiable file is reported, one line each (default: stderr). */
+  readonly notify?: (line: string) => void
   /** First wait after a failure; doubles per consecutive failure up to `maxBackoffMs`. */
   readonly backoffMs: number
   readonly maxBackoffMs: number
@@ -35,6 +42,9 @@ export interface HubOptions {
 }
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co"
+export const DEFAULT_MAX_ATTEMPTS = 30
+
+const notifyOf = (options: HubOptions) => options.notify ?? ((line: string) => void process.stderr.write(`glassbox: ${line}\n`))
 
 /** Defaults for the public Hub, with `HF_TOKEN` from `env` when set. */
 export const hubOptions = (overrides: Partial<HubOptions> = {}, env: NodeJS.ProcessEnv = process.env): HubOptions => ({
@@ -130,7 +140,7 @@ export type Outcome<A> =
     readonly _tag: "Retry"
     readonly status?: number
     readonly reason: string
-    /** The attempt received some bytes before failing: the failure count starts again. */
+    /** The attempt took the file past the most it ever held: the failure count starts again. */
     readonly progressed: boolean
     readonly retryAfterMs?: number
   }
@@ -160,8 +170,10 @@ const statusOutcome = (url: string, response: Response): Outcome<never> => {
 /**
  * Run `attempt` until it is done, waiting `backoffDelay` between failures (or the server's
  * Retry-After, within the cap). Gives up with ShardUnavailable after `retries` consecutive
- * failures that received nothing: a flaky connection that keeps making progress is followed
- * to the end, a dead one is not.
+ * failures without progress, or after `maxAttempts` attempts in all: a flaky connection that
+ * keeps getting further is followed, one that keeps failing at the same place is not. A host
+ * name that does not resolve fails at once: retrying cannot bring the network back. Each retry
+ * is reported in one line.
  */
 export const withRetries = <A>(
   url: string,
@@ -169,21 +181,46 @@ export const withRetries = <A>(
   attempt: (signal: AbortSignal) => Promise<Outcome<A>>
 ): Effect.Effect<A, HubError> =>
   Effect.gen(function* () {
+    const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
+    const notify = notifyOf(options)
     let failures = 0
-    while (true) {
+    for (let attempts = 1; ; attempts++) {
       const outcome = yield* Effect.promise((signal) =>
-        attempt(signal).catch((error: unknown): Outcome<A> => retry(describeError(error)))
+        attempt(signal).catch((error: unknown): Outcome<A> => {
+          const host = unresolvedHost(error, url)
+          return host === undefined
+            ? retry(describeError(error))
+            : fail(new ShardUnavailable({ url, retries: 0, reason: `cannot resolve ${host} (${errorCode(error)}): no network, or a wrong endpoint` }))
+        })
       )
       if (outcome._tag === "Done") return outcome.value
       if (outcome._tag === "Fail") return yield* Effect.fail(outcome.error)
       failures = outcome.progressed ? 1 : failures + 1
-      if (failures > options.retries) {
-        return yield* new ShardUnavailable({ url, status: outcome.status, retries: options.retries, reason: outcome.reason })
+      if (failures > options.retries || attempts >= maxAttempts) {
+        const why = attempts >= maxAttempts ? `gave up after ${attempts} attempts` : `${failures} failures in a row without progress`
+        return yield* new ShardUnavailable({ url, status: outcome.status, retries: attempts - 1, reason: `${outcome.reason}; ${why}` })
       }
       const wait = Math.min(options.maxBackoffMs, Math.max(backoffDelay(failures, options.backoffMs, options.maxBackoffMs), outcome.retryAfterMs ?? 0))
+      notify(`${url}: ${outcome.reason}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempts + 1} of at most ${maxAttempts})`)
       yield* Effect.sleep(Duration.millis(wait))
     }
   })
+
+const errorCode = (error: unknown): string | undefined => {
+  const e = error as { code?: string; cause?: { code?: string } }
+  return e?.cause?.code ?? e?.code
+}
+
+/** The host name when `error` says it could not be resolved (DNS), else undefined. */
+const unresolvedHost = (error: unknown, url: string): string | undefined => {
+  const code = errorCode(error)
+  if (code !== "ENOTFOUND" && code !== "EAI_AGAIN") return undefined
+  try {
+    return new URL(url).hostname
+  } catch {
+    return url
+  }
+}
 
 /** A one-line reason from whatever fetch or a stream threw (undici hides the socket error in `cause`). */
 export const describeError = (error: unknown): string => {
@@ -254,6 +291,7 @@ const TreeEntry = Schema.Struct({
   type: Schema.String,
   path: Schema.String,
   size: Schema.optional(Schema.Number),
+  oid: Schema.optional(Schema.String),
   lfs: Schema.optional(Schema.Struct({ oid: Schema.String, size: Schema.optional(Schema.Number) }))
 })
 const TreePage = Schema.Array(TreeEntry)
@@ -264,6 +302,11 @@ export interface RemoteFile {
   readonly size: number
   /** The LFS object id, which is the sha256 of the content; absent for files kept in git itself. */
   readonly sha256: string | undefined
+  /**
+   * For a file kept in git itself (no LFS), its git blob id: sha1("blob <size>\0" + bytes),
+   * which the listing's `oid` holds. (For an LFS file `oid` names the pointer, not the content.)
+   */
+  readonly gitBlobSha1?: string
 }
 
 /** Every file under the location's folder (all pages), sorted by path. */
@@ -280,7 +323,8 @@ export const listFiles = (location: DatasetLocation, options: HubOptions): Effec
       for (const entry of entries) {
         if (entry.type !== "file" || seen.has(entry.path)) continue
         seen.add(entry.path)
-        files.push({ path: entry.path, size: entry.lfs?.size ?? entry.size ?? 0, sha256: entry.lfs?.oid })
+        const gitBlobSha1 = entry.lfs === undefined && entry.oid !== undefined && /^[0-9a-f]{40}$/i.test(entry.oid) ? entry.oid.toLowerCase() : undefined
+        files.push({ path: entry.path, size: entry.lfs?.size ?? entry.size ?? 0, sha256: entry.lfs?.oid, ...(gitBlobSha1 === undefined ? {} : { gitBlobSha1 }) })
       }
       // A next link pointing back at a page already read would loop forever.
       url = page.next !== undefined && page.next !== url ? new URL(page.next, url).toString() : undefined
@@ -310,6 +354,8 @@ export interface DownloadTarget {
   readonly size: number | undefined
   /** Expected sha256 (hex), when known; checked before use. */
   readonly sha256: string | undefined
+  /** Expected git blob id (hex sha1 of "blob <size>\0" + bytes), for files the Hub keeps outside LFS. */
+  readonly gitBlobSha1?: string
 }
 
 export interface DownloadProgress {
@@ -325,6 +371,16 @@ const hashFile = (path: string): Promise<Hash> =>
     const hash = createHash("sha256")
     createReadStream(path).on("data", (chunk) => hash.update(chunk)).on("error", reject).on("end", () => resolve(hash))
   })
+
+/** Git's id for a file's content: sha1 over "blob <size>\0" followed by the bytes. */
+export const gitBlobSha1Of = (path: string): Promise<string> =>
+  stat(path).then(
+    (s) =>
+      new Promise((resolve, reject) => {
+        const hash = createHash("sha1").update(`blob ${s.size}\0`)
+        createReadStream(path).on("data", (chunk) => hash.update(chunk)).on("error", reject).on("end", () => resolve(hash.digest("hex")))
+      })
+  )
 
 const sizeOf = (path: string): Promise<number> =>
   stat(path).then((s) => s.size, (error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? 0 : Promise.reject(error)))
@@ -365,6 +421,13 @@ export const downloadFile = (
         state.hash = createHash("sha256")
       }
 
+      // The most this part file has held: bytes fetched again after a restart are not progress.
+      let best = state.have
+      const pastBest = () => {
+        const grew = state.have > best
+        best = Math.max(best, state.have)
+        return grew
+      }
       yield* withRetries(url, options, async (signal): Promise<Outcome<void>> => {
         if (target.size !== undefined && state.have === target.size) return done(undefined)
         const headers: Record<string, string> = { ...authHeaders(options) }
@@ -394,7 +457,6 @@ export const downloadFile = (
           }
           if (response.body === null) return retry("empty body")
           const file = await open(partPath, "a").catch((error) => Promise.reject(new ShardCacheError({ path: partPath, reason: describeError(error) })))
-          let received = 0
           try {
             const reader = response.body.getReader()
             while (true) {
@@ -402,7 +464,7 @@ export const downloadFile = (
               try {
                 chunk = await reader.read()
               } catch (error) {
-                return retry(describeError(error), { progressed: received > 0 })
+                return retry(describeError(error), { progressed: pastBest() })
               }
               if (chunk.done) break
               alive()
@@ -413,14 +475,13 @@ export const downloadFile = (
               }
               state.hash.update(chunk.value)
               state.have += chunk.value.length
-              received += chunk.value.length
               onProgress({ received: state.have, total: target.size })
             }
           } finally {
             await file.close()
           }
           if (target.size !== undefined && state.have < target.size) {
-            return retry(`connection closed at byte ${state.have} of ${target.size}`, { progressed: received > 0 })
+            return retry(`connection closed at byte ${state.have} of ${target.size}`, { progressed: pastBest() })
           }
           return done(undefined)
         } catch (error) {
@@ -434,13 +495,20 @@ export const downloadFile = (
       const sha256 = state.hash.digest("hex")
       const sizeOk = target.size === undefined || state.have === target.size
       const shaOk = target.sha256 === undefined || sha256 === target.sha256.toLowerCase()
-      if (sizeOk && shaOk) return { size: state.have, sha256 }
+      const blob = target.gitBlobSha1 === undefined || !sizeOk ? undefined : yield* Effect.tryPromise({ try: () => gitBlobSha1Of(partPath), catch: cacheError(partPath) })
+      const blobOk = blob === undefined || blob === target.gitBlobSha1!.toLowerCase()
+      if (sizeOk && shaOk && blobOk) {
+        if (target.sha256 === undefined && target.gitBlobSha1 === undefined) {
+          notifyOf(options)(`warning: ${url} is unverified: the listing gives no checksum for it, only its size (${state.have} bytes)`)
+        }
+        return { size: state.have, sha256 }
+      }
       // Never keep a wrong copy: the next fetch starts from zero.
       yield* Effect.tryPromise({ try: () => rm(partPath, { force: true }), catch: cacheError(partPath) })
       if (fetches >= MAX_CORRUPT_FETCHES) {
         return yield* new ShardCorrupt({
           url,
-          expectedSha256: target.sha256 ?? "(unknown)",
+          expectedSha256: target.sha256 ?? (target.gitBlobSha1 === undefined ? "(unknown)" : `(git blob ${target.gitBlobSha1})`),
           actualSha256: sha256,
           expectedSize: target.size ?? state.have,
           actualSize: state.have,

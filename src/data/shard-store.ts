@@ -32,6 +32,7 @@ import {
   describeError,
   type DownloadProgress,
   downloadFile,
+  gitBlobSha1Of,
   type HubOptions,
   hubOptions,
   listFiles,
@@ -50,6 +51,8 @@ export interface ShardInfo {
   readonly size: number
   /** sha256 of the content (the Hub's LFS object id); undefined when the Hub does not give one. */
   readonly sha256: string | undefined
+  /** For a file kept in git rather than LFS: its git blob id (sha1 of "blob <size>\0" + bytes). */
+  readonly gitBlobSha1?: string
   /** Where the bytes are downloaded from. */
   readonly url: string
 }
@@ -151,6 +154,7 @@ const SavedListing = Schema.Struct({
     path: Schema.String,
     size: Schema.Number,
     sha256: Schema.UndefinedOr(Schema.String),
+    gitBlobSha1: Schema.optional(Schema.String),
     url: Schema.String
   }))
 })
@@ -281,14 +285,15 @@ export const makeLiveShardStore = (options: ShardStoreOptions): Effect.Effect<Sh
         if (size !== shard.size) return false
         const meta = yield* readMeta(localPath)
         if (meta._tag === "Some") {
-          if (meta.value.sha256 !== shard.sha256 || meta.value.size !== shard.size) return false
+          if ((shard.sha256 !== undefined && meta.value.sha256 !== shard.sha256) || meta.value.size !== shard.size) return false
           yield* touch(localPath, meta.value)
           return true
         }
-        if (shard.sha256 === undefined) return false
+        if (shard.sha256 === undefined && shard.gitBlobSha1 === undefined) return false
         const sha = yield* attempt(localPath, () => hashOf(localPath))
-        if (sha !== shard.sha256) return false
-        yield* touch(localPath, { sha256: shard.sha256, size, revision: shard.revision, url: shard.url, lastUsed: 0 })
+        if (shard.sha256 !== undefined && sha !== shard.sha256) return false
+        if (shard.gitBlobSha1 !== undefined && (yield* attempt(localPath, () => gitBlobSha1Of(localPath))) !== shard.gitBlobSha1) return false
+        yield* touch(localPath, { sha256: sha, size, revision: shard.revision, url: shard.url, lastUsed: 0 })
         return true
       })
 
@@ -300,7 +305,7 @@ export const makeLiveShardStore = (options: ShardStoreOptions): Effect.Effect<Sh
         yield* attempt(localPath, () => mkdir(dirname(localPath), { recursive: true }))
         const partPath = `${localPath}.part`
         const got = yield* downloadFile(
-          { url: shard.url, partPath, size: shard.size, sha256: shard.sha256 },
+          { url: shard.url, partPath, size: shard.size, sha256: shard.sha256, ...(shard.gitBlobSha1 === undefined ? {} : { gitBlobSha1: shard.gitBlobSha1 }) },
           hub,
           (progress) => ensureOptions.onProgress?.(shard, progress)
         )
@@ -360,6 +365,7 @@ export const makeLiveShardStore = (options: ShardStoreOptions): Effect.Effect<Sh
             path: f.path,
             size: f.size,
             sha256: f.sha256,
+            ...(f.gitBlobSha1 === undefined ? {} : { gitBlobSha1: f.gitBlobSha1 }),
             url: resolveUrl(hub.endpoint, location.repo, commit, f.path)
           }))
           const listing: ShardListing = { location, shards, offline: false }

@@ -37,6 +37,11 @@ export interface HubServerOptions {
   readonly redirect?: boolean
   /** Statuses answered by the next tree-listing requests, in order. */
   readonly listingStatuses?: number[]
+  /**
+   * Paths listed as files kept in git itself: no `lfs` entry, and `oid` is the real git blob id
+   * (sha1 of "blob <size>\0" + bytes), as the Hub lists small files.
+   */
+  readonly gitFiles?: readonly string[]
 }
 
 export interface LoggedRequest {
@@ -58,6 +63,7 @@ export interface HubServer {
 export const DEFAULT_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 export const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
+export const gitBlobSha1 = (bytes: Uint8Array): string => createHash("sha1").update(`blob ${bytes.length}\0`).update(bytes).digest("hex")
 
 const parseRange = (header: string | undefined, size: number): { start: number; end: number } | undefined => {
   if (header === undefined) return undefined
@@ -144,7 +150,10 @@ export const startHubServer = (options: HubServerOptions): Promise<HubServer> =>
         const inside = Object.keys(files).filter((p) => prefix === "" || p.startsWith(`${prefix}/`)).sort().reverse()
         const entries = [
           ...(prefix === "" ? [] : [{ type: "directory", oid: "d", size: 0, path: `${prefix}/nested` }]),
-          ...inside.map((p) => ({ type: "file", oid: "git-sha1", size: files[p].length, path: p, lfs: { oid: sha256(files[p]), size: files[p].length, pointerSize: 134 } }))
+          ...inside.map((p) =>
+            options.gitFiles?.includes(p) === true
+              ? { type: "file", oid: gitBlobSha1(files[p]), size: files[p].length, path: p }
+              : { type: "file", oid: "git-sha1", size: files[p].length, path: p, lfs: { oid: sha256(files[p]), size: files[p].length, pointerSize: 134 } })
         ]
         const pageSize = options.pageSize ?? 1000
         const cursor = Number(url.searchParams.get("cursor") ?? "0")

@@ -14,6 +14,7 @@ import {
   downloadFile,
   hubOptions,
   listFiles,
+  withRetries,
   nextLink,
   parseContentRange,
   readRange,
@@ -21,7 +22,7 @@ import {
   retryAfterMs
 } from "../../src/data/hub.ts"
 import { tempDir } from "./fixtures.ts"
-import { DEFAULT_COMMIT, hubServer, sha256 } from "./hub-server.ts"
+import { DEFAULT_COMMIT, gitBlobSha1, hubServer, sha256 } from "./hub-server.ts"
 
 /** Bytes that differ everywhere, so a misplaced range shows up in the checksum. */
 const payload = (size: number, seed = 7): Uint8Array => {
@@ -37,7 +38,7 @@ const payload = (size: number, seed = 7): Uint8Array => {
 const FILE = payload(300_000)
 const PATH = "sample/10BT/000_00000.parquet"
 const REPO = "HuggingFaceFW/fineweb"
-const fast = (endpoint: string) => hubOptions({ endpoint, backoffMs: 5, maxBackoffMs: 20, retries: 4, idleTimeoutMs: 2_000 }, {})
+const fast = (endpoint: string) => hubOptions({ endpoint, backoffMs: 5, maxBackoffMs: 20, retries: 4, idleTimeoutMs: 2_000, notify: () => undefined }, {})
 const urlOf = (endpoint: string, path = PATH) => `${endpoint}/datasets/${REPO}/resolve/main/${path}`
 
 const download = (endpoint: string, dir: string, extra: Partial<ReturnType<typeof fast>> = {}) =>
@@ -228,5 +229,97 @@ describe("readRange", () => {
       expect(server.log.map((r) => r.range)).toEqual(["bytes=1000-4999", "bytes=1000-4999"])
       const ignored = yield* readRange(urlOf(server.endpoint, "b.parquet"), 250_000, 250_100, fast(server.endpoint))
       expect(Buffer.from(ignored).equals(Buffer.from(FILE.subarray(250_000, 250_100)))).toBe(true)
+    }))
+})
+
+/** A `notify` that collects the lines instead of writing them to stderr. */
+const quiet = (lines: string[]) => (line: string) => void lines.push(line)
+
+describe("downloads never loop, and say what they do", () => {
+  it.scopedLive("a server that ignores Range and drops at the same byte every time is given up on within retries + 2 attempts", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { ignoreRange: true, dropAfter: Array(40).fill(100_000) } } })
+      const lines: string[] = []
+      const error = yield* Effect.flip(download(server.endpoint, dir, { notify: quiet(lines) }))
+      expect(error).toMatchObject({ _tag: "ShardUnavailable", url: urlOf(server.endpoint) })
+      expect(error.message).toContain("without progress")
+      // One attempt that got somewhere (the first failure), then failures 2 to 5 that only fetched
+      // the same bytes again: the fifth in a row exceeds retries (4).
+      expect(server.log.length).toBe(5)
+      expect(lines).toHaveLength(4)
+      expect(lines.every((l) => l.includes(urlOf(server.endpoint)) && l.includes("retrying in"))).toBe(true)
+    }))
+
+  it.scopedLive("progress or not, one request makes at most maxAttempts attempts", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      // Honours Range and gets 10 kB further each time: progress that would take 30 attempts.
+      const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { dropAfter: Array(40).fill(10_000) } } })
+      const error = yield* Effect.flip(download(server.endpoint, dir, { maxAttempts: 5, notify: () => undefined }))
+      expect(error).toMatchObject({ _tag: "ShardUnavailable" })
+      expect(error.message).toContain("gave up after 5 attempts")
+      expect(server.log.length).toBe(5)
+    }))
+
+  it.scopedLive("each retry is reported in one line naming the URL and the reason", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { statuses: [500, 503], dropAfter: [50_000] } } })
+      const lines: string[] = []
+      yield* download(server.endpoint, dir, { notify: quiet(lines) })
+      expect(lines).toHaveLength(3)
+      expect(lines[0]).toContain("HTTP 500; retrying in")
+      expect(lines[1]).toContain("HTTP 503; retrying in")
+      expect(lines[2]).toMatch(/connection closed at byte \d+ of 300000|terminated|other side closed/)
+      expect(readFileSync(join(dir, "shard.part")).equals(Buffer.from(FILE))).toBe(true)
+    }))
+
+  it.effect("a host name that does not resolve fails at once, without backed-off retries", () =>
+    Effect.gen(function* () {
+      let attempts = 0
+      const lines: string[] = []
+      const dnsError = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("getaddrinfo ENOTFOUND hub.invalid"), { code: "ENOTFOUND" }) })
+      const error = yield* Effect.flip(
+        withRetries("https://hub.invalid/x", { ...fast("https://hub.invalid"), notify: quiet(lines) }, () => {
+          attempts++
+          return Promise.reject(dnsError)
+        })
+      )
+      expect(attempts).toBe(1)
+      expect(lines).toEqual([])
+      expect(error).toMatchObject({ _tag: "ShardUnavailable" })
+      expect(error.message).toContain("cannot resolve hub.invalid (ENOTFOUND)")
+    }))
+})
+
+describe("files the listing gives no sha256 for", () => {
+  const TEXT = "sample/10BT/README.md"
+
+  it.scopedLive("the listing's git blob id is read and checked: wrong bytes are refused, right ones accepted", () =>
+    Effect.gen(function* () {
+      const readme = payload(5_000, 3)
+      const server = yield* hubServer({ repos: { [REPO]: { [TEXT]: readme } }, gitFiles: [TEXT], faults: { [TEXT]: { corruptTimes: 2 } } })
+      const [listed] = yield* listFiles({ repo: REPO, revision: "main", prefix: "sample/10BT" }, fast(server.endpoint))
+      expect(listed).toEqual({ path: TEXT, size: readme.length, sha256: undefined, gitBlobSha1: gitBlobSha1(readme) })
+      const dir = yield* tempDir
+      const target = { url: urlOf(server.endpoint, TEXT), partPath: join(dir, "readme.part"), size: readme.length, sha256: undefined, gitBlobSha1: listed.gitBlobSha1 }
+      const error = yield* Effect.flip(downloadFile(target, fast(server.endpoint)))
+      expect(error).toMatchObject({ _tag: "ShardCorrupt", attempts: 2 })
+      expect(error.message).toContain("git blob")
+      expect(existsSync(target.partPath)).toBe(false)
+      // The server now sends the right bytes: they pass.
+      const got = yield* downloadFile(target, fast(server.endpoint))
+      expect(got.sha256).toBe(sha256(readme))
+    }))
+
+  it.scopedLive("a file with no checksum at all is downloaded with a warning that it is unverified", () =>
+    Effect.gen(function* () {
+      const bytes = payload(2_000, 9)
+      const server = yield* hubServer({ repos: { [REPO]: { [TEXT]: bytes } } })
+      const dir = yield* tempDir
+      const lines: string[] = []
+      yield* downloadFile({ url: urlOf(server.endpoint, TEXT), partPath: join(dir, "x.part"), size: bytes.length, sha256: undefined }, { ...fast(server.endpoint), notify: quiet(lines) })
+      expect(lines).toEqual([`warning: ${urlOf(server.endpoint, TEXT)} is unverified: the listing gives no checksum for it, only its size (2000 bytes)`])
     }))
 })
