@@ -1,15 +1,15 @@
 // Why this file exists: `glassbox interpret logit-lens|attention|induction|patch <checkpoint>` as
 // Effect programs taking plain option objects, so src/cli/ wires them with @effect/cli and tests
-// run them directly. Each loads the weights (any run directory, checkpoint directory or
-// .safetensors file), turns text into tokens with the model's tokenizer, asks the `Probes`
+// run them directly. Each opens the model (any model reference: run or checkpoint directory,
+// .safetensors file, Hugging Face directory, hf:<repo> or gpt2), turns text into tokens with the
+// model's tokenizer, asks the `Probes`
 // service, prints the terminal view and, with `html`, writes the self-contained report.
 import { Console, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { TensorBackend, TensorBackendLive, type BackendChoice } from "../backend/backend.ts"
-import { resolveWeightsPath } from "../checkpoint/checkpointer.ts"
-import { loadWeights } from "../model/weights.ts"
-import { makeEncoding, type Encoding, type TokenizerName } from "../tokenizer/tokenizer.ts"
+import { openModel } from "../model/reference.ts"
+import type { Encoding, TokenizerName } from "../tokenizer/tokenizer.ts"
 import { readableBytes } from "./colors.ts"
 import { AnswerNotOneToken, ReportWriteFailed } from "./errors.ts"
 import { inductionDefaults } from "./induction.ts"
@@ -19,12 +19,14 @@ import { attentionHtml, inductionHtml, lensHtml, patchingHtml } from "./render-h
 import { renderAttention, renderInduction, renderLens, renderPatching, type TokenText } from "./render-terminal.ts"
 
 export interface InterpretOptions {
-  /** A run directory, a checkpoint directory or a .safetensors file. */
+  /** A model reference: run or checkpoint directory, .safetensors file, Hugging Face directory, hf:<repo>, gpt2. */
   readonly checkpoint: string
   /** Also write a self-contained HTML report here. */
   readonly html?: string
-  /** Override the tokenizer recorded in the weights (default: recorded, else gpt2). */
+  /** The model's tokenizer when its files do not say; refused when it disagrees with them. */
   readonly tokenizer?: TokenizerName
+  /** Attention heads, for weights with neither glassbox metadata nor a config.json. */
+  readonly heads?: number
   /** Tensor backend (default "auto"; GLASSBOX_BACKEND overrides). */
   readonly backend?: BackendChoice
   /** ANSI colours (default: when stdout is a terminal and NO_COLOR is unset). */
@@ -119,11 +121,12 @@ interface Session {
 const withProbes = <A, E>(o: InterpretOptions, use: (s: Session) => Effect.Effect<A, E, Probes>) =>
   Effect.gen(function* () {
     const backend = yield* TensorBackend
-    const path = yield* resolveWeightsPath(o.checkpoint)
-    const { model, tokenizer } = yield* Effect.acquireRelease(loadWeights(path), ({ model }) => Effect.sync(() => model.dispose()))
-    const encoding = makeEncoding(o.tokenizer ?? ((tokenizer ?? "gpt2") as TokenizerName))
+    const { model, encoding, files } = yield* Effect.acquireRelease(
+      openModel(o.checkpoint, { ...(o.tokenizer === undefined ? {} : { tokenizer: o.tokenizer }), ...(o.heads === undefined ? {} : { heads: o.heads }) }),
+      ({ model }) => Effect.sync(() => model.dispose())
+    )
     const c = model.config
-    const source = `${path} · ${c.layers} layers × ${c.heads} heads, d ${c.dModel}, vocab ${c.vocabSize} · tokenizer ${encoding.name} · ${backend.description}`
+    const source = `${files.label} · ${c.layers} layers × ${c.heads} heads, d ${c.dModel}, vocab ${c.vocabSize} · tokenizer ${encoding.name} · ${backend.description}`
     return yield* Effect.flatMap(Probes, (probes) => use({ probes, encoding, text: tokenText(encoding), color: useColor(o), source })).pipe(
       Effect.provide(Probes.fromModel(model))
     )

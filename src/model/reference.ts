@@ -14,7 +14,8 @@ import { Data, Effect, Either, Schema } from "effect"
 import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { ReadFailed, sha256File } from "../format/atomic.ts"
+import { resolveWeightsPath } from "../checkpoint/checkpointer.ts"
+import { ReadFailed } from "../format/atomic.ts"
 import { decodeHfConfig, type HfConfigInvalid } from "../format/hf-config.ts"
 import type { SafetensorsError, TensorsMismatch } from "../format/safetensors.ts"
 import { cacheRoot } from "../data/config.ts"
@@ -93,42 +94,23 @@ const besides = async (weights: string, name: string) => {
 }
 
 /**
- * The weights for a local reference: a file as given; a directory's model.safetensors (a
- * checkpoint or a Hugging Face-style directory); a run directory's latest checkpoint. A
- * checkpoint's model.safetensors is checked against the sha256 its state.json records.
+ * The files for a local reference: the weights as the checkpoint room resolves them (a file as
+ * given; a checkpoint directory verified against its state.json; a run directory's newest good
+ * checkpoint; a directory holding model.safetensors), with a config.json and tokenizer.json
+ * beside them when present.
  */
 export const localModelFiles = (target: string): Effect.Effect<ModelFiles, ReadFailed> =>
-  Effect.tryPromise({
-    try: async (): Promise<ModelFiles> => {
-      const stat = await fs.stat(target)
-      let weights: string
-      if (stat.isFile()) weights = target
-      else if (await exists(path.join(target, "model.safetensors"))) weights = path.join(target, "model.safetensors")
-      else if (await exists(path.join(target, "latest"))) {
-        weights = path.join(target, (await fs.readFile(path.join(target, "latest"), "utf8")).trim(), "model.safetensors")
-      } else if (await exists(path.join(target, "pytorch_model.bin"))) {
-        throw new Error("holds pytorch_model.bin but no model.safetensors; only safetensors weights are read (convert with transformers' save_pretrained(safe_serialization=True))")
-      } else throw new Error("no model.safetensors and no latest checkpoint in this directory")
-      return { label: target, weights, hfConfig: await besides(weights, "config.json"), tokenizerJson: await besides(weights, "tokenizer.json") }
-    },
-    catch: (e) => new ReadFailed({ path: target, reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message })
-  }).pipe(Effect.tap((files) => verifyCheckpointWeights(files.weights)))
-
-/** A checkpoint records the sha256 of its weights; a damaged file is refused before it is read. */
-const verifyCheckpointWeights = (weights: string): Effect.Effect<void, ReadFailed> =>
   Effect.gen(function* () {
-    const stateFile = path.join(path.dirname(weights), "state.json")
-    const text = yield* Effect.promise(() => fs.readFile(stateFile, "utf8").catch(() => undefined))
-    if (text === undefined) return
-    let expected: unknown
-    try {
-      expected = (JSON.parse(text) as { sha256?: Record<string, unknown> }).sha256?.["model.safetensors"]
-    } catch {
-      return yield* new ReadFailed({ path: stateFile, reason: "not valid JSON" })
+    if (yield* Effect.promise(async () => !(await exists(path.join(target, "model.safetensors"))) && (await exists(path.join(target, "pytorch_model.bin"))))) {
+      return yield* new ReadFailed({ path: target, reason: "holds pytorch_model.bin but no model.safetensors; only safetensors weights are read (save with transformers' save_pretrained(dir, safe_serialization=True))" })
     }
-    if (typeof expected !== "string") return
-    const actual = yield* sha256File(weights)
-    if (actual !== expected) return yield* new ReadFailed({ path: weights, reason: `checksum mismatch with ${stateFile} (expected ${expected.slice(0, 12)}…, found ${actual.slice(0, 12)}…): the checkpoint is damaged` })
+    const weights = yield* resolveWeightsPath(target)
+    return {
+      label: target,
+      weights,
+      hfConfig: yield* Effect.promise(() => besides(weights, "config.json")),
+      tokenizerJson: yield* Effect.promise(() => besides(weights, "tokenizer.json"))
+    }
   })
 
 // ---------------------------------------------------------------------------------------------
