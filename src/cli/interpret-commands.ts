@@ -8,10 +8,11 @@ import { attentionCommand, inductionCommand, interpretSiteKinds, logitLensComman
 import { tokenizerNames } from "../tokenizer/tokenizer.ts"
 
 const common = {
-  checkpoint: Args.text({ name: "checkpoint" }).pipe(Args.withDescription("a run directory (its newest good checkpoint), a checkpoint directory or a .safetensors file")),
+  checkpoint: Args.text({ name: "checkpoint" }).pipe(Args.withDescription("a run directory (its newest good checkpoint), a checkpoint directory, a .safetensors file, a Hugging Face-style directory (config.json + model.safetensors), hf:<owner>/<name>[@revision], or gpt2, gpt2-medium, distilgpt2")),
   html: Options.file("html").pipe(Options.optional, Options.withDescription("also write a self-contained HTML report to this file")),
   json: Options.boolean("json").pipe(Options.withDescription("print the probe's result as JSON instead of the terminal view (token ids, not text)")),
-  tokenizer: Options.choice("tokenizer", tokenizerNames).pipe(Options.optional, Options.withDescription("override the tokenizer recorded in the weights")),
+  tokenizer: Options.choice("tokenizer", tokenizerNames).pipe(Options.optional, Options.withDescription("the model's tokenizer, for weights that do not record it (must agree when they do)")),
+  heads: Options.integer("heads").pipe(Options.optional, Options.withDescription("attention heads, for weights with neither glassbox metadata nor a config.json")),
   backend: Options.choice("backend", BackendSetting.literals).pipe(Options.withDefault("auto" as const), Options.withDescription("tensor backend (GLASSBOX_BACKEND overrides auto)")),
   noColor: Options.boolean("no-color").pipe(Options.withDescription("no ANSI colours (also when NO_COLOR is set or stdout is not a terminal)"))
 }
@@ -23,6 +24,7 @@ type Common = {
   html: Option.Option<string>
   json: boolean
   tokenizer: Option.Option<(typeof tokenizerNames)[number]>
+  heads: Option.Option<number>
   backend: (typeof BackendSetting.literals)[number]
   noColor: boolean
 }
@@ -30,6 +32,7 @@ const base = (o: Common) => ({
   checkpoint: o.checkpoint,
   html: Option.getOrUndefined(o.html),
   tokenizer: Option.getOrUndefined(o.tokenizer),
+  heads: Option.getOrUndefined(o.heads),
   backend: o.backend,
   ...(o.noColor || o.json ? { color: false } : {})
 })
