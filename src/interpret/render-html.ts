@@ -1,8 +1,12 @@
 // Why this file exists: one self-contained HTML page per analysis, to open in any browser with no
 // network: heatmaps are inline SVG (one <rect> per cell, coloured by the same scales as the
 // terminal), and a few lines of inline script show the hovered cell's tokens and value in a
-// read-out box (each cell also carries a <title>, the browser's own tooltip). Pure functions:
-// result in, string out.
+// read-out box. Layouts hold from 2 to 256 tokens and from 1 to 12 × 12 heads: labels are cut
+// and thinned so they never touch, wide grids wrap into blocks of columns, and the colour legend
+// always fits inside its SVG (test/interpret/html-layout.test.ts measures this in Chromium). The
+// attention page adds an explorer in the spirit of CircuitsVis: every head's pattern travels in
+// the page as bytes, and a small script colours the tokens by where a hovered token looks.
+// Pure functions: result in, string out.
 import type { AttentionAnalysis, HeadLabel } from "./attention.ts"
 import { headPattern } from "./attention.ts"
 import { colorFor, compact, hex, showToken, textColorOn, type GridSpec, type ScaleKind } from "./colors.ts"
@@ -398,7 +402,7 @@ export const attentionHtml = (
   // The head the explorer opens on: the one asked for, else the most specialised one.
   const strongest = [...analysis.reports].filter(named).sort((a, b) => b.score - a.score)[0]
   const initial = options.layer !== undefined ? options.layer * H + (options.head ?? 0) : strongest !== undefined ? strongest.layer * H + strongest.head : 0
-  const canvasCell = Math.max(1, Math.min(24, Math.floor(512 / T)))
+  const canvasCell = Math.max(1, Math.min(32, Math.floor(512 / T)))
   const explorerData = {
     tokens: labels,
     heads: H,
@@ -434,11 +438,14 @@ export const attentionHtml = (
           cellWidth: 44,
           cellHeight: 26
         }) +
+        // Past 16 heads the table is folded away, so the explorer stays near the top.
+        `<details${analysis.reports.length <= 16 ? " open" : ""}><summary>Every score of every head (${analysis.reports.length} heads)</summary>` +
         dataTable(
           ["head", "label", "score", "prev", "first", "self", "dup", "induction", "broad"],
           analysis.reports.map((r) => [`L${r.layer}H${r.head}`, r.label, r.score.toFixed(3), fmt(r.scores.previousToken), fmt(r.scores.firstToken), fmt(r.scores.self), fmt(r.scores.duplicateToken), fmt(r.scores.induction), fmt(r.scores.broad)]),
           2
-        )
+        ) +
+        "</details>"
     },
     {
       heading: "Explore the patterns",

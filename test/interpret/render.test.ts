@@ -3,9 +3,10 @@
 // self-contained document (no external reference), escape token text, and put one hoverable
 // cell per value with the tokens and the value in its tip.
 import { describe, expect, it } from "@effect/vitest"
-import { colorFor, compact, fit, showToken } from "../../src/interpret/colors.ts"
+import { labelHead, scoreHead, uniformScores } from "../../src/interpret/attention.ts"
+import { colorFor, compact, fit, hex, readableBytes, showToken } from "../../src/interpret/colors.ts"
 import type { PatchingResult } from "../../src/interpret/patching.ts"
-import { escapeHtml, htmlReport, patchingHtml, svgHeatmap } from "../../src/interpret/render-html.ts"
+import { attentionHtml, escapeHtml, htmlReport, lensHtml, patchingHtml, svgHeatmap } from "../../src/interpret/render-html.ts"
 import { heatmap, renderPatching, stripAnsi, table } from "../../src/interpret/render-terminal.ts"
 
 const spec = {
@@ -40,6 +41,11 @@ describe("terminal rendering", () => {
 
   it("makes tokens visible and numbers compact", () => {
     expect(showToken(" the\n\t\u0001")).toBe("␣the\\n\\t\\x01")
+    // C1 controls (drawn as □ by fonts) and cut UTF-8 characters (U+FFFD when decoded alone) read as bytes.
+    expect(showToken("a\u0085b\u200b")).toBe("a\\x85b\\u{200b}")
+    expect(readableBytes(Uint8Array.of(0x20, 0xe4, 0xb8))).toBe(" \\xe4\\xb8")
+    expect(readableBytes(new TextEncoder().encode("é世🙂"))).toBe("é世🙂")
+    expect(readableBytes(Uint8Array.of(0xc3, 0xa9, 0xf0, 0x9f))).toBe("é\\xf0\\x9f")
     expect(fit("abcdef", 4)).toBe("abc…")
     expect(fit("ab", 4, "right")).toBe("  ab")
     expect([0.934, 1, -0.5, 12.3, NaN].map(compact)).toEqual([".93", "1.0", "-.50", "12", "·"])
@@ -84,6 +90,43 @@ describe("HTML rendering", () => {
     expect(html).toContain("resid_pre L0 · position 1 &#39;␣a&#39; (corrupted &#39;␣b&#39;): 1.0000")
     expect(htmlReport("t", "s", [])).toContain('<div id="readout"')
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;")
+  })
+
+  it("the head grid colours only heads a shape names: broad and other heads are grey, whatever their entropy", () => {
+    const tokens = [0, 1, 2, 1]
+    const T = tokens.length
+    const p = new Float32Array(2 * T * T)
+    for (let d = 0; d < T; d++) {
+      for (let s = 0; s <= d; s++) p[d * T + s] = 1 / (d + 1) // head 0: uniform
+      p[T * T + d * T + Math.max(0, d - 1)] = 1 // head 1: previous token
+    }
+    const chance = uniformScores(tokens)
+    const reports = [0, 1].map((head) => {
+      const scores = scoreHead(p, head * T * T, tokens)
+      return { layer: 0, head, ...labelHead(scores, undefined, chance), scores }
+    })
+    expect(reports.map((r) => r.label)).toEqual(["broad", "previous-token"])
+    const html = attentionHtml({ tokens, layers: 1, heads: 2, patterns: [p], reports }, text)
+    const fillOf = (head: number) => new RegExp(`data-head="${head}"><rect [^>]*fill="(#[0-9a-f]{6})"`).exec(html)?.[1]
+    expect(fillOf(0)).toBe(hex(colorFor("sequential", NaN, 0, 1))) // grey, though its entropy score is 1
+    expect(fillOf(1)).toBe(hex(colorFor("sequential", 1, 0, 1)))
+    expect(html).not.toMatch(/>\?</) // no unexplained "?" cells
+    expect(html).toContain(">broad</text>")
+    expect(html).toContain('id="head-select"')
+    expect(html).toContain('<option value="1" selected>L0H1 · previous-token 1.00</option>')
+  })
+
+  it("the lens page marks top-1 = next with * and counts it per stage", () => {
+    const cell = (top: number, next?: number) => ({ top: [{ token: top, prob: 0.9 }], entropy: 0.1, klToFinal: 0, ...(next === undefined ? {} : { next: { token: next, rank: top === next ? 0 : 2, prob: 0.5 } }) })
+    const html = lensHtml({ tokens: [0, 1, 4], stages: ["embed", "L0"], hooks: ["a", "b"], cells: [[cell(5, 1), cell(5, 4), cell(5)], [cell(1, 1), cell(4, 4), cell(5)]] }, text)
+    expect(html).toContain(">␣a*</text>")
+    expect(html).toContain(">␣yes*</text>")
+    expect(html).toContain("(* top-1 = next)")
+    expect(html).toMatch(/<td class="l">L0<\/td><td>[^<]*<\/td><td>[^<]*<\/td><td>[^<]*<\/td><td>2\/2<\/td>/)
+  })
+
+  it("a weak patching baseline shows its warning on the page", () => {
+    expect(patchingHtml({ ...patching, warning: "only 0.001 apart" }, text)).toContain('<p class="warning" role="note"><strong>Warning:</strong> only 0.001 apart</p>')
   })
 
   it("the terminal patching view names the answer tokens and shows both prompts' tokens where they differ", () => {
