@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Chunk, Data, Effect, Layer, Stream } from "effect"
 import { TensorBackend, TensorBackendLive } from "../src/backend/backend.ts"
-import { checkWasmHeap } from "../src/backend/memory-budget.ts"
+import { checkStepMemory } from "../src/backend/memory-budget.ts"
 import type { LoadedCheckpoint } from "../src/checkpoint/checkpointer.ts"
 import { Checkpointer } from "../src/checkpoint/service.ts"
 import type { PipelineConfig } from "../src/config/schema.ts"
@@ -179,10 +179,8 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
       let cursor: DataCursor = source.start(config.run.seed)
       if (!resume) {
         const modelConfig = modelConfigOf(config, encoding.vocabSize)
-        if (backend.name === "wasm") {
-          const tooBig = checkWasmHeap(modelConfig, batch)
-          if (tooBig !== undefined) return yield* tooBig
-        }
+        const tooBig = checkStepMemory(backend, modelConfig, batch)
+        if (tooBig !== undefined) return yield* tooBig
         model = initGPT(modelConfig, config.run.seed)
         trainer = new Trainer(model, trainerConfigOf(config), config.run.seed)
         // Steps logged by an earlier attempt that was killed before its first checkpoint will run again.

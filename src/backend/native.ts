@@ -181,6 +181,11 @@ const transposeKernel = (addon: NativeAddon, fallback: Kernel): Kernel => (args)
   const x = inputs.x
   const perm = attrs?.perm as number[]
   if (x.dtype !== "float32" || x.shape.length > 6 || x.shape.length === 0) return fallback(args)
+  // The identity permutation (gather's gradient asks for one) shares the storage, like reshape.
+  if (perm.every((p, i) => p === i)) {
+    b.incRef(x.dataId)
+    return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype }
+  }
   const shape = perm.map((p) => x.shape[p])
   const out = new Float32Array(sizeOf(x.shape))
   if (out.length > 0) addon.transpose(b.f32(x), out, Int32Array.from(x.shape), Int32Array.from(perm))
@@ -196,6 +201,121 @@ const softmaxKernel = (addon: NativeAddon, fallback: Kernel): Kernel => (args) =
   const out = new Float32Array(sizeOf(x.shape))
   if (out.length > 0) addon.softmax_forward(b.f32(x), out, out.length / cols, cols)
   return b.out(x.shape.slice(), out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Moving memory: slices, splits, concatenation, the gradient of gather. Each copies contiguous
+// runs with TypedArray.set (a memcpy) where the cpu backend reads one element at a time.
+
+/** x viewed as [outer, axisLength · inner]: the contiguous run each outer index owns. */
+const runs = (shape: readonly number[], axis: number) => ({ outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) })
+
+const splitV: (fallback: Kernel) => Kernel = (fallback) => (args) => {
+  const { inputs, backend: b, attrs } = args
+  const x = inputs.x
+  if (x.dtype !== "float32") return fallback(args)
+  const axis = tf.util.parseAxisParam(attrs?.axis as number, x.shape)[0]
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs?.numOrSizeSplits as number | number[], axis)
+  const { outer, inner } = runs(x.shape, axis)
+  const src = b.f32(x)
+  const rowLength = x.shape[axis] * inner
+  let start = 0
+  return sizes.map((size) => {
+    const width = size * inner
+    const out = new Float32Array(outer * width)
+    for (let o = 0; o < outer; o++) out.set(src.subarray(o * rowLength + start, o * rowLength + start + width), o * width)
+    start += width
+    const shape = x.shape.slice()
+    shape[axis] = size
+    return b.out(shape, out)
+  })
+}
+
+const concat: (fallback: Kernel) => Kernel = (fallback) => (args) => {
+  const { inputs, backend: b, attrs } = args
+  const xs = Object.keys(inputs).map((k) => inputs[k])
+  if (xs.length === 0 || xs.some((t) => t.dtype !== "float32")) return fallback(args)
+  const axis = tf.util.parseAxisParam(attrs?.axis as number, xs[0].shape)[0]
+  const shape = tf.backend_util.computeOutShape(xs.map((t) => t.shape), axis)
+  const { outer, inner } = runs(shape, axis)
+  const rowLength = shape[axis] * inner
+  const out = new Float32Array(sizeOf(shape))
+  let start = 0
+  for (const t of xs) {
+    const width = t.shape[axis] * inner
+    const src = b.f32(t)
+    for (let o = 0; o < outer; o++) out.set(src.subarray(o * width, (o + 1) * width), o * rowLength + start)
+    start += width
+  }
+  return b.out(shape, out)
+}
+
+const slice: (fallback: Kernel) => Kernel = (fallback) => (args) => {
+  const { inputs, backend: b, attrs } = args
+  const x = inputs.x
+  if (x.dtype !== "float32" && x.dtype !== "int32") return fallback(args)
+  const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, attrs?.begin as number[], attrs?.size as number[])
+  const rank = x.shape.length
+  // Copy runs over the innermost dimensions that are taken whole (plus the first partial one).
+  let last = rank - 1
+  while (last > 0 && begin[last] === 0 && size[last] === x.shape[last]) last--
+  const run = sizeOf(size.slice(last))
+  const src = (x.dtype === "float32" ? b.f32(x) : b.i32(x)) as Float32Array | Int32Array
+  const out = x.dtype === "float32" ? new Float32Array(sizeOf(size)) : new Int32Array(sizeOf(size))
+  const strides = tf.util.computeStrides(x.shape)
+  const count = sizeOf(size.slice(0, last))
+  const index = new Array<number>(last).fill(0)
+  for (let r = 0; r < count; r++) {
+    let offset = begin[last] * (strides[last] ?? 1)
+    for (let i = 0; i < last; i++) offset += (begin[i] + index[i]) * strides[i]
+    out.set(src.subarray(offset, offset + run), r * run)
+    for (let i = last - 1; i >= 0; i--) {
+      if (++index[i] < size[i]) break
+      index[i] = 0
+    }
+  }
+  return b.makeTensorInfo(size, x.dtype, out)
+}
+
+// Row lookup along axis 0 (the embeddings): out[i] = x[ids[i]], one contiguous row per index.
+const gather: (fallback: Kernel) => Kernel = (fallback) => (args) => {
+  const { inputs, backend: b, attrs } = args
+  const { x, indices } = inputs as { x: TensorInfo; indices: TensorInfo }
+  const axis = tf.util.parseAxisParam(attrs?.axis as number, x.shape)[0]
+  if (x.dtype !== "float32" || axis !== 0 || ((attrs?.batchDims as number | undefined) ?? 0) !== 0 || indices.dtype !== "int32") return fallback(args)
+  const ids = b.i32(indices)
+  const rows = x.shape[0]
+  const inner = sizeOf(x.shape.slice(1))
+  const src = b.f32(x)
+  const out = new Float32Array(ids.length * inner)
+  for (let i = 0; i < ids.length; i++) {
+    const r = ids[i]
+    if (r < 0 || r >= rows) throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`)
+    out.set(src.subarray(r * inner, (r + 1) * inner), i * inner)
+  }
+  return b.out([...indices.shape, ...x.shape.slice(1)], out)
+}
+
+// out[s] = Σ_{i : ids[i] = s} x[i]: the gradient of gather (every embedding lookup).
+const unsortedSegmentSum: (fallback: Kernel) => Kernel = (fallback) => (args) => {
+  const { inputs, backend: b, attrs } = args
+  const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo }
+  if (x.dtype !== "float32") return fallback(args)
+  const numSegments = attrs?.numSegments as number
+  const outer = sizeOf(segmentIds.shape)
+  const innerShape = x.shape.slice(segmentIds.shape.length)
+  const inner = sizeOf(innerShape)
+  const xs = b.f32(x)
+  const ids = b.i32(segmentIds)
+  const out = new Float32Array(numSegments * inner)
+  for (let i = 0; i < outer; i++) {
+    const s = ids[i]
+    if (s < 0 || s >= numSegments) continue
+    const src = i * inner
+    const dst = s * inner
+    for (let j = 0; j < inner; j++) out[dst + j] += xs[src + j]
+  }
+  return b.out([numSegments, ...innerShape], out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,7 +438,12 @@ export const registerNativeBackend = (addon: NativeAddon): void => {
     ["Softmax", (f) => softmaxKernel(addon, f)],
     ["Transpose", (f) => transposeKernel(addon, f)],
     ["Sum", (f) => reduction((x, o, p, m, i) => addon.sum_mid(x, o, p, m, i), f, true)],
-    ["Max", (f) => reduction((x, o, p, m, i) => addon.max_mid(x, o, p, m, i), f, false)]
+    ["Max", (f) => reduction((x, o, p, m, i) => addon.max_mid(x, o, p, m, i), f, false)],
+    ["SplitV", splitV],
+    ["Concat", concat],
+    ["Slice", slice],
+    ["GatherV2", gather],
+    ["UnsortedSegmentSum", unsortedSegmentSum]
   ])
   for (const [name, op] of Object.entries(BINARY)) overrides.set(name, (f) => binary(addon, op, f))
   for (const [name, op] of Object.entries(UNARY)) overrides.set(name, (f) => unary(addon, op, f))

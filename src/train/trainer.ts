@@ -98,10 +98,13 @@ export const globalNorm = (grads: ReadonlyMap<string, tf.Tensor>): number => {
   return Math.sqrt(value)
 }
 
+/** The factor min(1, clip/norm) that brings the global norm to at most `clip` (1 when off). */
+export const clipScale = (norm: number, clip: number): number => (clip <= 0 || norm <= clip ? 1 : clip / (norm + 1e-6))
+
 /** Scales gradients by min(1, clip/norm) so their global norm is at most `clip`. */
 export const clipGradients = (grads: Map<string, tf.Tensor>, norm: number, clip: number): void => {
-  if (clip <= 0 || norm <= clip) return
-  const scale = clip / (norm + 1e-6)
+  const scale = clipScale(norm, clip)
+  if (scale === 1) return
   for (const [name, g] of grads) {
     grads.set(name, tf.mul(g, scale))
     g.dispose()
@@ -176,8 +179,8 @@ export class Trainer {
       const skipped = this.isOutlier(loss, gradNorm)
       if (skipped) tf.dispose([...grads.values()])
       else {
-        clipGradients(grads, gradNorm, this.config.clip)
-        adamwUpdate(this.model.params, grads, this.optimizer, lr, this.config.adamw)
+        // Clipping is applied as AdamW reads each gradient: no extra pass over the gradients.
+        adamwUpdate(this.model.params, grads, this.optimizer, lr, this.config.adamw, clipScale(gradNorm, this.config.clip))
         tf.dispose([...grads.values()])
         this.remember(loss, gradNorm)
       }
