@@ -23,8 +23,8 @@
 import { Effect, Scope, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
-import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises"
-import { basename, join } from "node:path"
+import { type FileHandle, mkdir, open, readdir, rename, rm } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
 import type { TokenizerName } from "../tokenizer/encoding.ts"
 import type { RowGroupStore } from "./document-source.ts"
 import { type DataError, TokenCacheError } from "./errors.ts"
@@ -311,6 +311,7 @@ export const buildTokenCache = (options: {
     const dtype = dtypeFor(tokenizer.encoding.vocabSize)
     const temp = `${path}.tmp-${process.pid}`
     yield* Effect.tryPromise({ try: () => mkdir(join(path, ".."), { recursive: true }), catch: cacheError(path) })
+    yield* removeStaleTemporaries(path)
     const handle = yield* Effect.acquireRelease(
       Effect.tryPromise({ try: () => open(temp, "w"), catch: cacheError(temp) }),
       (h) => Effect.promise(() => h.close().catch(() => undefined))
@@ -372,8 +373,30 @@ export const buildTokenCache = (options: {
     yield* Effect.tryPromise({ try: () => rename(temp, path), catch: cacheError(path) })
   }).pipe(
     Effect.scoped,
-    Effect.tapError(() => Effect.promise(() => rm(`${options.path}.tmp-${process.pid}`, { force: true })))
+    // Failed or interrupted: the partial file goes (a kill -9 is caught by the next build instead).
+    Effect.onError(() => Effect.promise(() => rm(`${options.path}.tmp-${process.pid}`, { force: true })))
   )
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Partial builds of `path` left by processes that died (`<path>.tmp-<pid>`): removed before a new build. */
+const removeStaleTemporaries = (path: string) =>
+  Effect.promise(async () => {
+    const dir = dirname(path)
+    const prefix = `${basename(path)}.tmp-`
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.startsWith(prefix)) continue
+      const pid = Number(name.slice(prefix.length))
+      if (!Number.isInteger(pid) || pid === process.pid || !isAlive(pid)) await rm(join(dir, name), { force: true }).catch(() => undefined)
+    }
+  })
 
 export interface EnsureTokenCacheOptions {
   /** Directory of cache files. */

@@ -4,8 +4,9 @@
 // source or filter set must never be used: it is detected and rebuilt.
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { spawnSync } from "node:child_process"
+import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs"
+import { basename, join } from "node:path"
 import { DocumentSource, type DocumentSourceShape, makeDocumentSource, shippedCorpusPath } from "../../src/data/document-source.ts"
 import { parseFilter, type ColumnFilter } from "../../src/data/filters.ts"
 import { type Batch, batches } from "../../src/data/packer.ts"
@@ -177,6 +178,25 @@ describe("a token cache", () => {
       expect(notes[3]).toContain("magic")
       expect(readFileSync(path).equals(good)).toBe(true)
       expect(readdirSync(join(dir, "tokens")).filter((n) => n.includes(".tmp-"))).toEqual([])
+    }))
+
+  it.scoped("a partial build left by a killed process (.tmp-<pid>) is removed by the next build; a live process's is kept", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const encoding = makeEncoding("bytes")
+      const source = join(dir, "docs.parquet")
+      yield* writeParquetTable(source, documentsTable(fixtureDocuments(20, 8, 50)), 8)
+      const open = (tokens: string) =>
+        Effect.scoped(openTokenCacheStore({ paths: [source], filters: [], dir: tokens, tokenizer: inlineTokenizer(encoding) }).pipe(Effect.map((s) => s.files[0].path)))
+      // Learn the cache's file name, then stage the leftovers beside it in a fresh directory.
+      const name = basename(yield* open(join(dir, "probe")))
+      const tokens = join(dir, "tokens")
+      mkdirSync(tokens)
+      const dead = spawnSync(process.execPath, ["-e", "process.pid"]).pid! // exited: its pid is free
+      writeFileSync(join(tokens, `${name}.tmp-${dead}`), "half a cache")
+      writeFileSync(join(tokens, `${name}.tmp-${process.ppid}`), "another process is building this right now")
+      yield* open(tokens)
+      expect(readdirSync(tokens).sort()).toEqual([name, `${name}.tmp-${process.ppid}`].sort())
     }))
 
   it.scoped("opening with another key names what differs", () =>
