@@ -1,5 +1,8 @@
 // `glassbox plot`: the run's loss and learning-rate curves as one self-contained HTML page
 // (inline SVG, no scripts from anywhere, hover a point for its value), drawn from metrics.jsonl.
+// Each chart is drawn on a 760 × 300 canvas (viewBox) and scales down with the window, so the page
+// fits a phone-width window without scrolling sideways (there the labels are drawn larger, so they
+// stay readable after the scaling).
 import type { MetricEvent } from "./metrics.ts"
 
 interface Series {
@@ -24,9 +27,9 @@ const niceTicks = (lo: number, hi: number, count = 5): number[] => {
 export const svgChart = (title: string, series: readonly Series[], yLabel: string): string => {
   const W = 760
   const H = 300
-  const m = { left: 64, right: 16, top: 32, bottom: 40 }
+  const m = { left: 88, right: 16, top: 32, bottom: 40 }
   const all = series.flatMap((s) => s.points)
-  if (all.length === 0) return `<svg width="${W}" height="60" role="img"><text x="10" y="30">${escapeHtml(title)}: no data yet</text></svg>`
+  if (all.length === 0) return `<svg class="chart" viewBox="0 0 ${W} 60" role="img"><text x="10" y="30">${escapeHtml(title)}: no data yet</text></svg>`
   const xs = all.map((p) => p[0])
   const ys = all.map((p) => p[1]).filter(Number.isFinite)
   const [x0, x1] = [Math.min(...xs), Math.max(...xs, Math.min(...xs) + 1)]
@@ -54,9 +57,9 @@ export const svgChart = (title: string, series: readonly Series[], yLabel: strin
   const legend = series
     .map((s, i) => `<rect x="${m.left + i * 150}" y="10" width="12" height="3" fill="${s.color}"/><text x="${m.left + i * 150 + 16}" y="15" font-size="12">${escapeHtml(s.label)}</text>`)
     .join("")
-  return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}" font-family="system-ui, sans-serif">
+  return `<svg class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}" font-family="system-ui, sans-serif">
 <text x="${W / 2}" y="${H - 4}" text-anchor="middle" font-size="12">step</text>
-<text x="14" y="${H / 2}" transform="rotate(-90 14 ${H / 2})" text-anchor="middle" font-size="12">${escapeHtml(yLabel)}</text>
+<text x="12" y="${H / 2}" dominant-baseline="middle" transform="rotate(-90 12 ${H / 2})" text-anchor="middle" font-size="12">${escapeHtml(yLabel)}</text>
 ${grid}${xTicks}<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${H - m.bottom}" stroke="#9ca3af"/>${legend}${lines}</svg>`
 }
 
@@ -81,8 +84,10 @@ export const plotHtml = (runName: string, events: ReadonlyArray<MetricEvent>): s
     `${checkpoints.length} checkpoints saved`
   ].join(" · ")
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(runName)} — glassbox</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#111}h1{font-size:1.3rem}.pt:hover{r:5}p{color:#374151}</style>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(runName)} — glassbox</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#111}h1{font-size:1.3rem;overflow-wrap:anywhere}.pt:hover{r:5}p{color:#374151;overflow-wrap:anywhere}
+svg.chart{display:block;width:100%;max-width:760px;height:auto}
+@media (max-width:600px){body{margin:.75rem}svg.chart text{font-size:17px}}</style>
 </head><body>
 <h1>${escapeHtml(runName)}</h1>
 <p>${escapeHtml(summary)}</p>

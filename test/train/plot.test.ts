@@ -1,7 +1,8 @@
 // `glassbox plot`: the page draws the train and held-out loss and the learning rate from the
-// run's events, is self-contained, and renders in headless Chromium without console errors.
+// run's events, is self-contained, and renders in headless Chromium without console errors, at
+// full width and in a 380-px window (no sideways scrolling).
 import { describe, expect, it } from "@effect/vitest"
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
@@ -42,5 +43,24 @@ describe("plot", () => {
     expect(report.errors).toEqual([])
     expect(report.requests.filter((u) => u !== url)).toEqual([])
     expect(report.value).toEqual({ svgs: 2, points: 124, width: 760 })
+  })
+
+  it.skipIf(!available)("fits a narrow window: no sideways scrolling, every chart inside the window", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "glassbox-plot-narrow-"))
+    const file = join(dir, "plot.html")
+    writeFileSync(file, plotHtml("a-run-with-a-rather-long-name-that-must-wrap-somewhere", events))
+    const url = pathToFileURL(file).href
+    const measure = `(() => {
+      const vw = document.documentElement.clientWidth;
+      const charts = [...document.querySelectorAll("svg")].map((s) => s.getBoundingClientRect());
+      return { vw, scrollWidth: document.documentElement.scrollWidth, widest: Math.max(...charts.map((r) => r.right)), narrowest: Math.min(...charts.map((r) => r.width)) };
+    })()`
+    const report = await inspectPage(url, measure, { window: [380, 800], screenshot: process.env.PLOT_SHOT })
+    const v = report.value as { vw: number; scrollWidth: number; widest: number; narrowest: number }
+    expect(v.vw).toBeLessThanOrEqual(380)
+    expect(v.scrollWidth).toBeLessThanOrEqual(v.vw)
+    expect(v.widest).toBeLessThanOrEqual(v.vw)
+    expect(v.narrowest).toBeGreaterThan(0.8 * (v.vw - 30)) // scaled down to the window, not collapsed
+    rmSync(dir, { recursive: true, force: true })
   })
 })

@@ -34,7 +34,7 @@ interface Pending {
 export const inspectPage = async (
   url: string,
   expression: string,
-  options: { readonly screenshot?: string; readonly timeoutMs?: number } = {}
+  options: { readonly screenshot?: string; readonly timeoutMs?: number; /** Window width × height in CSS pixels (default 1200 × 2000). */ readonly window?: readonly [number, number] } = {}
 ): Promise<PageReport> => {
   const profile = mkdtempSync(join(tmpdir(), "glassbox-chromium-"))
   const child = spawn(
@@ -49,7 +49,7 @@ export const inspectPage = async (
       "--disable-component-update",
       "--disable-sync",
       "--disable-extensions",
-      "--window-size=1200,2000",
+      `--window-size=${(options.window ?? [1200, 2000]).join(",")}`,
       `--user-data-dir=${profile}`,
       "--remote-debugging-pipe",
       "about:blank"
@@ -118,6 +118,10 @@ export const inspectPage = async (
       if (method === "Network.requestWillBeSent") requests.push(params.request.url)
     })
     await Promise.all(["Page.enable", "Runtime.enable", "Log.enable", "Network.enable"].map((m) => send(m, {}, sessionId)))
+    // Headless windows have a minimum width (500 px); emulating the viewport goes below it.
+    if (options.window !== undefined) {
+      await send("Emulation.setDeviceMetricsOverride", { width: options.window[0], height: options.window[1], deviceScaleFactor: 1, mobile: false }, sessionId)
+    }
     await send("Page.navigate", { url }, sessionId)
     await loadFired
     const evaluated = await send(
