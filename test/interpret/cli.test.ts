@@ -69,7 +69,12 @@ describe("interpret commands", () => {
     expect(out).toContain("Induction test: BOS + 8 random tokens repeated twice, batch 2, seed 0")
     expect(out).toMatch(/Loss on first sight \(tokens 2\.\.8\): \d+\.\d+ nats/)
     expect(existsSync(html)).toBe(true)
-    const tooLong = await run(inductionCommand({ ...common }))
+    // Without --repeat the test fits the context (24 positions: R = 11) and says so.
+    const fitted = await run(inductionCommand({ ...common, batch: 1 }))
+    expect(Exit.isSuccess(fitted.exit)).toBe(true)
+    expect(fitted.out).toContain("Induction test: BOS + 11 random tokens repeated twice")
+    expect(fitted.out).toContain("note: repeat length 11: the default of 50 needs 101 positions and the model's context is 24")
+    const tooLong = await run(inductionCommand({ ...common, repeatLength: 50 }))
     expect(failure(tooLong.exit)).toContain("use a repeat length of at most 11")
   })
 
