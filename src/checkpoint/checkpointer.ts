@@ -93,8 +93,11 @@ export const saveCheckpoint = (
       const file: StateFile = { format_version: CHECKPOINT_FORMAT_VERSION, tokenizer, ...state, sha256 }
       yield* write("state.json", JSON.stringify(file, null, 2) + "\n")
       yield* attempt(final, "rename into place", async () => {
-        await fs.rm(final, { recursive: true, force: true })
+        // A checkpoint already at this step (a rerun of it) is renamed away before the new one
+        // takes its name, so a kill in between leaves one of them whole.
+        const old = await renameAway(root, name)
         await fs.rename(temp, final)
+        if (old !== undefined) await fs.rm(old, { recursive: true, force: true })
       })
     })
     // A failed save (full disk, unwritable directory) removes its temporary directory and leaves
@@ -128,9 +131,25 @@ const prune = (root: string, keep: number) =>
     }
     for (const name of names) {
       if (newest.has(name) || name === best?.name) continue
-      await fs.rm(path.join(root, name), { recursive: true, force: true })
+      // Renamed away first: a kill mid-delete leaves a hidden leftover (cleared on the next
+      // start), never a half-deleted checkpoint that looks like a real one.
+      const away = await renameAway(root, name)
+      if (away !== undefined) await fs.rm(away, { recursive: true, force: true })
     }
   })
+
+/** Renames checkpoint `name` to a hidden `.name.<pid>.deleting`; undefined when it does not exist. */
+const renameAway = async (root: string, name: string): Promise<string | undefined> => {
+  const away = path.join(root, `.${name}.${process.pid}.deleting`)
+  await fs.rm(away, { recursive: true, force: true })
+  try {
+    await fs.rename(path.join(root, name), away)
+    return away
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw e
+  }
+}
 
 /** Checkpoint directories of a run, newest first (none when the run has no checkpoints/ yet). */
 export const listCheckpoints = (runDir: string): Effect.Effect<string[]> =>

@@ -7,6 +7,7 @@ import { applyOverride, decodeConfig, type ConfigError } from "../config/load.ts
 import { forbiddenChanges } from "../config/resume-policy.ts"
 import type { PipelineConfig } from "../config/schema.ts"
 import { NoCheckpoint, readCheckpointList, readStateLoose } from "./checkpointer.ts"
+import { cleanLeftovers, ensureRunDirectory } from "./run-dir.ts"
 
 export class ResumeRefused extends Data.TaggedError("ResumeRefused")<{ readonly runDir: string; readonly changes: readonly string[] }> {
   override get message() {
@@ -38,6 +39,8 @@ const decodeStored = (stored: unknown, runDir: string): Effect.Effect<PipelineCo
 export const planRun = (config: PipelineConfig) =>
   Effect.gen(function* () {
     const runDir = config.run.dir
+    yield* ensureRunDirectory(runDir)
+    yield* cleanLeftovers(runDir)
     if (!(yield* hasCheckpoints(runDir))) return { config, resumeFrom: undefined as string | undefined }
     const previous = yield* decodeStored(yield* storedConfig(runDir), runDir)
     const changes = forbiddenChanges(previous, { ...config, run: { ...config.run, dir: previous.run.dir } })
@@ -48,6 +51,8 @@ export const planRun = (config: PipelineConfig) =>
 /** `glassbox resume <run> [--set k=v]`: the stored config plus allowed overrides. */
 export const planResume = (runDir: string, overrides: readonly string[]) =>
   Effect.gen(function* () {
+    yield* ensureRunDirectory(runDir)
+    yield* cleanLeftovers(runDir)
     let json = (yield* storedConfig(runDir)) as Record<string, never>
     const previous = yield* decodeStored(json, runDir)
     for (const assignment of overrides) {
