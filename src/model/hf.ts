@@ -1,6 +1,6 @@
 // The bridge between Hugging Face's GPT-2 config.json (src/format/hf-config.ts) and our
 // ModelConfig: which shape a config.json describes, which of our models GPT2LMHeadModel can
-// hold, and the config.json / generation_config.json an export writes.
+// hold, and the config.json / generation_config.json an export writes (src/model/hf-export.ts).
 import { hfActivations, type HfGpt2Config } from "../format/hf-config.ts"
 import type { FieldNames, ModelConfig } from "./config.ts"
 
