@@ -14,18 +14,18 @@ const batch = 4
 const values = randomValues(config, 11)
 const windows = tokenWindows(config, batch, 5)
 
-const lossAndGrads = () =>
-  tf.tidy(() => {
-    const model = gptFromValues(config, values)
-    const vars = [...model.params.values()]
-    const { value, grads } = tf.variableGrads(() => windowLoss(model, windows), vars)
-    const out = {
-      loss: value.dataSync()[0],
-      grads: new Map([...model.params].map(([name, v]) => [name, Array.from(grads[v.name].dataSync())] as const))
-    }
-    model.dispose()
-    return out
-  })
+const lossAndGrads = () => {
+  const model = gptFromValues(config, values)
+  const vars = [...model.params.values()]
+  const { value, grads } = tf.variableGrads(() => windowLoss(model, windows), vars)
+  const out = {
+    loss: value.dataSync()[0],
+    grads: new Map([...model.params].map(([name, v]) => [name, Array.from(grads[v.name].dataSync())] as const))
+  }
+  tf.dispose([value, ...Object.values(grads)])
+  model.dispose()
+  return out
+}
 
 const trainLosses = (steps: number) =>
   Effect.gen(function* () {
