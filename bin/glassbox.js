@@ -26,9 +26,9 @@ const fresh = () => {
 }
 
 if (fresh()) {
-  await import("../.build/src/cli/main.js")
+  await (await import("../.build/src/cli/main.js")).runMain()
 } else {
   const { register } = await import("tsx/esm/api")
   register()
-  await import("../src/cli/main.ts")
+  await (await import("../src/cli/main.ts")).runMain()
 }

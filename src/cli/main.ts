@@ -2,7 +2,8 @@
 // loads a config or a checkpoint and runs a pipeline or a service. With no arguments in a
 // terminal it opens the interactive menu instead. The command line is checked against the
 // command tree first (help.ts): help, "did you mean" and flag-naming errors come from there;
-// then @effect/cli parses and runs it. Output is flushed before the process exits, so nothing
+// then @effect/cli parses and runs it. Importing this file runs nothing (bin/glassbox.js calls
+// runMain()), so tests can read the command tree. Output is flushed before the process exits, so nothing
 // is lost in a pipe, and a reader that closes the pipe early ends the command quietly.
 import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
@@ -19,9 +20,7 @@ import { colorFor, exitAfterFlush, exitQuietlyOnClosedPipe } from "./stdio.ts"
 import { compareCommand, evalCommand, plotCommand, resumeCommand, runCommand, trainCommand } from "./train-commands.ts"
 import { walkthroughCommand } from "./walkthrough-command.ts"
 
-exitQuietlyOnClosedPipe()
-
-const version = "0.1.0"
+export const version = "0.1.0"
 export const glassbox = Command.make("glassbox").pipe(
   Command.withDescription("A GPT you can train, run and take apart."),
   Command.withSubcommands([runCommand, trainCommand, resumeCommand, evalCommand, compareCommand, plotCommand, generateCommand, chatCommand, interpretCommand, walkthroughCommand, dataCommand, exportCommand, importCommand, configCommand])
@@ -46,4 +45,8 @@ const main = (): Effect.Effect<number> => {
   }
 }
 
-await exitAfterFlush(await Effect.runPromise(main()))
+/** Runs the command line of this process to its exit (bin/glassbox.js calls this; tests import the tree above). */
+export const runMain = async (): Promise<never> => {
+  exitQuietlyOnClosedPipe()
+  return exitAfterFlush(await Effect.runPromise(main()))
+}
