@@ -42,8 +42,27 @@ const CELL_CHAR_PX = 6.2
 const LABEL_PITCH = 15
 const LABEL_CHARS = 18
 const LEGEND_WIDTH = 160
-const textWidth = (s: string, px = CHAR_PX) => [...s].length * px
-const clipLabel = (s: string, chars = LABEL_CHARS) => ([...s].length > chars ? [...s].slice(0, chars - 1).join("") + "…" : s)
+/** Wide characters (CJK, Hangul, full-width forms, emoji) take two monospace cells. */
+const isWide = (c: string) => {
+  const p = c.codePointAt(0)!
+  return (p >= 0x1100 && p <= 0x115f) || (p >= 0x2e80 && p <= 0xa4cf) || (p >= 0xac00 && p <= 0xd7a3) || (p >= 0xf900 && p <= 0xfaff) || (p >= 0xfe30 && p <= 0xfe4f) || (p >= 0xff00 && p <= 0xff60) || (p >= 0xffe0 && p <= 0xffe6) || p >= 0x1f000
+}
+/** Width in monospace cells. */
+const cells = (s: string) => [...s].reduce((n, c) => n + (isWide(c) ? 2 : 1), 0)
+const textWidth = (s: string, px = CHAR_PX) => cells(s) * px
+/** Cuts `s` to at most `width` monospace cells, marking the cut with …. */
+const clipLabel = (s: string, width = LABEL_CHARS) => {
+  if (cells(s) <= width) return s
+  let out = ""
+  let used = 0
+  for (const c of s) {
+    const w = isWide(c) ? 2 : 1
+    if (used + w > width - 1) break
+    out += c
+    used += w
+  }
+  return out + "…"
+}
 /** How many cells apart labels must be drawn so neighbours do not touch. */
 const labelStep = (cellPx: number) => Math.max(1, Math.ceil(LABEL_PITCH / cellPx))
 
@@ -237,9 +256,7 @@ export const lensHtml = (result: LogitLensResult, text: TokenText, source = ""):
   const room = Math.floor((LENS_CELL - 3) / CELL_CHAR_PX)
   const top1 = (s: number, t: number) => {
     const star = hit(s, t) ? "*" : ""
-    const label = showToken(text(result.cells[s][t].top[0].token))
-    const width = room - star.length
-    return ([...label].length > width ? [...label].slice(0, width - 1).join("") + "…" : label) + star
+    return clipLabel(showToken(text(result.cells[s][t].top[0].token)), room - star.length) + star
   }
   const summary = result.stages.map((stage, s) => {
     const cells = result.cells[s]

@@ -31,7 +31,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const gpt2 = makeEncoding("gpt2")
 const text = tokenText(gpt2)
-const SOURCE = "Café «naïve» résumé — 東京の夜景は綺麗です 🙂🚀 déjà vu, Zürich straße; "
+// Accents, CJK and emoji (cut between tokens), and some of GPT-2's longest tokens (runs of "=" and "-").
+const SOURCE = "Café «naïve» résumé — 東京の夜景は綺麗です 🙂🚀 déjà vu, Zürich straße; ================================ ---------------------------------------------------------------- internationalization "
 
 /** T token ids of real GPT-2 text, with multi-byte characters cut between tokens. */
 const promptIds = (T: number): number[] => {
