@@ -164,7 +164,7 @@ export const attentionCommand = (o: AttentionCommandOptions) =>
     })
   )
 
-/** `glassbox interpret induction <checkpoint> [--repeat 50] [--batch 10] [--seed 0] [--threshold 0.4] [--html out.html]` */
+/** `glassbox interpret induction <checkpoint> [--repeat R (default: 50 or what the context allows)] [--batch 10] [--seed 0] [--threshold 0.4] [--html out.html]` */
 export const inductionCommand = (o: InductionCommandOptions) =>
   withProbes(o, (s) =>
     Effect.gen(function* () {
@@ -181,7 +181,7 @@ export const inductionCommand = (o: InductionCommandOptions) =>
     })
   )
 
-/** `glassbox interpret patch <checkpoint> --clean … --corrupted … --answer " Paris" --wrong " Rome" [--sites resid_pre,head] [--html out.html]` */
+/** `glassbox interpret patch <checkpoint> --clean … --corrupted … --answer " Paris" --wrong " Rome" [--site resid_pre --site head] [--html out.html]` */
 export const patchCommand = (o: PatchCommandOptions) =>
   withProbes(o, (s) =>
     Effect.gen(function* () {
