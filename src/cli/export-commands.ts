@@ -7,6 +7,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import { TensorBackendLive } from "../backend/backend.ts"
 import { exportLlmcModel, importLlmcModel } from "../checkpoint/llmc.ts"
+import { exportHf, HfExportRefused } from "../model/hf-export.ts"
 import { knownDatasetNames } from "../data/config.ts"
 import { dataExport, DEFAULT_SHARD_TOKENS } from "../data/export.ts"
 import { applyOverride, ConfigError, decodeConfig, loadConfig } from "../config/load.ts"
@@ -40,6 +41,17 @@ export const modelExportFormats = {
           )
         )
       )
+  },
+  hf: {
+    description: "a Hugging Face directory GPT2LMHeadModel.from_pretrained loads: config.json, generation_config.json, model.safetensors (float32), and GPT-2's tokenizer files for the gpt2 vocabulary",
+    run: (model, out, flags): Effect.Effect<void, unknown> =>
+      flags.dtype === "bf16"
+        ? Effect.fail(new HfExportRefused({ model, reason: "--dtype bf16: this export writes float32 (load it with torch_dtype=torch.bfloat16 to cast)" }))
+        : exportHf(model, out).pipe(
+            Effect.flatMap((r) =>
+              say(`wrote ${r.dir}: ${r.files.join(", ")} (GPT2LMHeadModel, ${r.config.layers} layers, ${r.config.heads} heads, d ${r.config.dModel}, ${r.config.context} positions, ${r.tokenizer} vocabulary ${r.config.vocabSize})`)
+            )
+          )
   }
 } satisfies Record<string, ModelExportFormat>
 
