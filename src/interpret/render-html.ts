@@ -433,7 +433,7 @@ export const attentionHtml = (
       intro:
         "Each head is scored against recurring shapes of attention (see docs/interpretability.md) and named after the shape it follows best, " +
         "when that beats a head attending uniformly: prev = previous-token, first = first-token (attention sink), self, dup = duplicate-token, ind = induction. " +
-        "Colour is the score behind the name. Grey cells are heads no shape names: broad = attention spread evenly over the past, other = neither. " +
+        "Colour is the score behind the name. Grey cells are heads no shape names: broad = attention spread evenly over the past, other (unclassified) = neither. " +
         "Click a head to open it in the explorer below.",
       body:
         svgHeatmap({
