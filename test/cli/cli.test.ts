@@ -71,25 +71,25 @@ describe("glassbox CLI", () => {
   })
 
   it("an invalid sampling value, exit 1", () => {
-    expectOneLineError(glassbox("generate", weights, "--temperature", "-1"), "temperature = -1 is invalid")
+    expectOneLineError(glassbox("generate", weights, "--temperature", "-1"), "--temperature -1 is invalid")
   })
 
   it("generates from a saved model and reports tokens/s", () => {
     const r = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "5", "--preset", "greedy")
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.startsWith("ab")).toBe(true)
-    expect(r.stdout).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s on wasm \(simd, 1 thread\)\]/)
+    expect(r.stderr).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s on wasm \(simd, 1 thread\)\]/)
   })
 
   it("generate: stop strings end the text, sampling flags override the preset", () => {
     const r = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", "zzz-never")
     expect(r.code, r.stderr).toBe(0)
-    const greedyText = r.stdout.split("\n\n[")[0]
+    const greedyText = r.stdout.replace(/\n$/, "")
     const cut = greedyText.slice(3, 5)
     const stopped = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", cut)
-    expect(stopped.stdout.split("\n\n[")[0]).toBe(greedyText.slice(0, greedyText.indexOf(cut, 2)))
-    expectOneLineError(glassbox("generate", weights, "--top-k", "0"), "top_k = 0 is invalid")
-    expectOneLineError(glassbox("generate", weights, "--top-p", "1.5"), "top_p = 1.5 is invalid")
+    expect(stopped.stdout.replace(/\n$/, "")).toBe(greedyText.slice(0, greedyText.indexOf(cut, 2)))
+    expectOneLineError(glassbox("generate", weights, "--top-k", "0"), "--top-k 0 is invalid")
+    expectOneLineError(glassbox("generate", weights, "--top-p", "1.5"), "--top-p 1.5 is invalid")
   })
 
   it("chat: commands, history and an answer; Ctrl-C stops an answer without leaving", async () => {
@@ -100,7 +100,9 @@ describe("glassbox CLI", () => {
       stdio: ["pipe", "pipe", "pipe"]
     })
     let out = ""
+    let err = ""
     child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (err += d))
     const waitFor = (pattern: { test(text: string): boolean }) =>
       new Promise<void>((resolve, reject) => {
         const started = Date.now()
@@ -115,7 +117,7 @@ describe("glassbox CLI", () => {
         }, 20)
       })
     await waitFor(/\/help for commands/)
-    child.stdin.write("/set temperature 0.9\n/set top_p 2\n/preset nope\n/help\n")
+    child.stdin.write("/set temperature 0.9\n/set top-p 2\n/set top_k 7\n/set --min-p 0.01\n/show\n/preset nope\n/help\n")
     await waitFor(/Ctrl-C stops an answer/)
     const before = out.length
     child.stdin.write("hello\n")
@@ -126,8 +128,12 @@ describe("glassbox CLI", () => {
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))
     expect(code).toBe(0)
     expect(out).toContain("temperature = 0.9")
-    expect(out).toContain("top_p = 2 is invalid")
+    expect(out).toContain("top-p = 2 is invalid")
+    expect(out).toContain("top-k = 7")
+    expect(out).toContain("min-p = 0.01")
+    expect(out).toMatch(/settings: preset balanced \(modified\), greedy false, temperature 0.9, top-k 7, top-p 0.9, min-p 0.01, /)
+    expect(out).toContain("a base model continues text rather than answering")
     expect(out).toContain('unknown preset "nope"')
-    expect(out).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s on wasm \(simd, 1 thread\)\]/)
+    expect(err).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s on wasm \(simd, 1 thread\)\]/)
   })
 })

@@ -53,7 +53,7 @@ describe("every subcommand", () => {
 
   it("train, generate, chat", async () => {
     expect(await ok(["train", config, "--set", `run.dir=${path.join(dir, "run2")}`, "--set", "train.steps=2"])).toContain("saved")
-    expect(await ok(["generate", runDir, "--prompt", "ab", "--max-new-tokens", "4", "--preset", "precise"])).toMatch(/^ab[\s\S]*tokens\/s on /)
+    expect(await ok(["generate", runDir, "--prompt", "ab", "--max-new-tokens", "4", "--preset", "precise"])).toMatch(/^ab/)
     expect(await ok(["chat", runDir, "--max-new-tokens", "3"], "hi\n/show\n/quit\n")).toContain("settings:")
   }, 240_000)
 
