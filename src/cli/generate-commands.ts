@@ -215,6 +215,7 @@ export const generateCommand = Command.make(
       if (invalid) return yield* new InvalidFlag({ flag: `--${invalid.field.replace(/_/g, "-")}`, value: String(invalid.value), expected: invalid.expected })
       if (o.numSamples < 1) return yield* new InvalidFlag({ flag: "--num-samples", value: String(o.numSamples), expected: "an integer ≥ 1" })
       if (o.maxNewTokens < 1) return yield* new InvalidFlag({ flag: "--max-new-tokens", value: String(o.maxNewTokens), expected: "an integer ≥ 1" })
+      if (o.seed < 0) return yield* new InvalidFlag({ flag: "--seed", value: String(o.seed), expected: "an integer ≥ 0" })
       const fromFile = Option.isSome(o.promptFile) && o.promptFile.value !== "-" ? yield* promptSource(o) : undefined
       const { model, encoding, backend } = yield* loadModel(o.checkpoint, o.tokenizer, o.heads)
       const promptText = Option.getOrElse(fromFile ?? (yield* promptSource(o)), () => "")
@@ -273,6 +274,10 @@ const chatHelp = `commands:
 
 export const chatCommand = Command.make("chat", { checkpoint: checkpointArg, ...samplingOptions }, (o) =>
   Effect.gen(function* () {
+    const invalid = validateSampling(samplingFrom(o))
+    if (invalid) return yield* new InvalidFlag({ flag: `--${invalid.field.replace(/_/g, "-")}`, value: String(invalid.value), expected: invalid.expected })
+    if (o.maxNewTokens < 1) return yield* new InvalidFlag({ flag: "--max-new-tokens", value: String(o.maxNewTokens), expected: "an integer ≥ 1" })
+    if (o.seed < 0) return yield* new InvalidFlag({ flag: "--seed", value: String(o.seed), expected: "an integer ≥ 0" })
     const { model, encoding, backend } = yield* loadModel(o.checkpoint, o.tokenizer, o.heads)
     let sampling = samplingFrom(o)
     let preset: string = o.preset
@@ -340,7 +345,9 @@ export const chatCommand = Command.make("chat", { checkpoint: checkpointArg, ...
             const before = { sampling, maxNewTokens, seed }
             setter(value)
             const invalid =
-              validateSampling(sampling) ?? (Number.isInteger(maxNewTokens) && maxNewTokens >= 1 ? undefined : { field: "max-new-tokens", value: maxNewTokens, expected: "an integer ≥ 1" })
+              validateSampling(sampling) ??
+              (Number.isInteger(maxNewTokens) && maxNewTokens >= 1 ? undefined : { field: "max-new-tokens", value: maxNewTokens, expected: "an integer ≥ 1" }) ??
+              (Number.isInteger(seed) && seed >= 0 ? undefined : { field: "seed", value: seed, expected: "an integer ≥ 0" })
             if (invalid) {
               ;({ sampling, maxNewTokens, seed } = before)
               yield* write(`${invalid.field.replace(/_/g, "-")} = ${invalid.value} is invalid: expected ${invalid.expected}\n`)
