@@ -2,7 +2,9 @@
 // KV cache for 10, 50, 100, 200 and 500 new tokens on config B (gpt2 vocabulary, d 256, 4 layers,
 // context 128), batch 1 and 8, and the cache's speed-up. Greedy decoding, so every run does the
 // same work. Past 128 tokens the window slides (learned positions: re-prefill).
-//   npx tsx bench/generate.ts [--backend wasm|webgpu|...] [--lengths 10,50,100] [--batches 1,8] [--position learned]
+//   npx tsx bench/generate.ts [--backend native|wasm|webgpu|...] [--lengths 10,50,100] [--batches 1,8] [--position learned]
+//   --compare: only batch 1, 100 new tokens, cached, as bench/pytorch_reference.py --generate does
+//   (bench/compare.sh puts the two side by side).
 // (webgpu without a GPU: GLASSBOX_LAVAPIPE=.lavapipe, see bench/train.ts.)
 import { Effect } from "effect"
 import { parseArgs } from "node:util"
@@ -18,7 +20,8 @@ const { values } = parseArgs({
     lengths: { type: "string", default: "10,50,100,200,500" },
     batches: { type: "string", default: "1,8" },
     position: { type: "string", default: "learned" },
-    "skip-uncached-above": { type: "string", default: "200" }
+    "skip-uncached-above": { type: "string", default: "200" },
+    compare: { type: "boolean", default: false }
   }
 })
 const backend = await Effect.runPromise(parseBackendChoice(values.backend!, "--backend").pipe(Effect.flatMap(selectBackend)))
@@ -35,6 +38,12 @@ const timed = async (batch: number, tokens: number, useCache: boolean) => {
 
 // Warm-up: XNNPACK packs each new weight operand once (the head alone takes ~200 ms), the heap grows.
 for (const useCache of [true, false]) await timed(2, 12, useCache)
+if (values.compare) {
+  const seconds = await timed(1, 100, true)
+  process.stdout.write(JSON.stringify({ bench: "generate", compare: true, backend: backend.description, config: "B", batch: 1, new_tokens: 100, cached: true, tokens_per_s: Math.round((100 / seconds) * 10) / 10 }) + "\n")
+  model.dispose()
+  process.exit(0)
+}
 for (const batch of values.batches!.split(",").map(Number)) {
   for (const tokens of values.lengths!.split(",").map(Number)) {
     const cached = await timed(batch, tokens, true)
