@@ -22,6 +22,7 @@ import { generateTokens } from "../src/generate/generator.ts"
 import { presets } from "../src/generate/sampling.ts"
 import { parameterCount, type ModelConfig } from "../src/model/config.ts"
 import { initGPT, type GPT } from "../src/model/gpt.ts"
+import { openInitModel } from "../src/model/reference.ts"
 import { Tokenizer, type Encoding } from "../src/tokenizer/tokenizer.ts"
 import type { AdamWState } from "../src/train/adamw.ts"
 import { metricsLog, truncateMetricsAfter } from "../src/train/metrics.ts"
@@ -178,10 +179,17 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
       let tokensSeen = 0
       let cursor: DataCursor = source.start(config.run.seed)
       if (!resume) {
-        const modelConfig = modelConfigOf(config, encoding.vocabSize)
-        const tooBig = checkStepMemory(backend, modelConfig, batch)
-        if (tooBig !== undefined) return yield* tooBig
-        model = initGPT(modelConfig, config.run.seed)
+        // Fine-tuning starts from model.init's weights and shape; pretraining from GPT-2's init.
+        const init = config.model.init
+        const initial = init === undefined ? undefined : (yield* openInitModel(init, { tokenizer: encoding.name, window: context, dropout: config.model.dropout })).model
+        const modelConfig = initial?.config ?? modelConfigOf(config, encoding.vocabSize)
+        const tooBig = checkStepMemory(backend, initial === undefined ? modelConfig : { ...modelConfig, context }, batch)
+        if (tooBig !== undefined) {
+          initial?.dispose()
+          return yield* tooBig
+        }
+        model = initial ?? initGPT(modelConfig, config.run.seed)
+        if (init !== undefined) yield* say(`fine-tuning from ${init}`)
         trainer = new Trainer(model, trainerConfigOf(config), config.run.seed)
         // Steps logged by an earlier attempt that was killed before its first checkpoint will run again.
         yield* truncateMetricsAfter(runDir, -1)

@@ -33,7 +33,13 @@ export const ModelSection = Schema.Struct({
   /** Rows of the learned position table (default: context); must be at least the context. */
   positions: Schema.optionalWith(PositiveInt, { exact: true }),
   /** Optional check: the embedding rows the tokenizer needs (gpt2 50257, bytes 257, ...). */
-  vocab_size: Schema.optionalWith(PositiveInt, { exact: true })
+  vocab_size: Schema.optionalWith(PositiveInt, { exact: true }),
+  /**
+   * Fine-tune: start from this model reference (run or checkpoint directory, .safetensors file,
+   * Hugging Face directory, hf:<repo>, gpt2) with its weights and shape; then only dropout and
+   * context (the training window) may be set here.
+   */
+  init: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1)), { exact: true })
 })
 
 /** The data section's fields live with the data room (src/data/config.ts), which builds the layer. */
@@ -146,6 +152,15 @@ export type PipelineConfig = typeof PipelineConfig.Type
 /** Rules spanning several fields; each problem names its JSON path. */
 export const crossFieldProblems = (c: PipelineConfig): string[] => {
   const problems: string[] = []
+  if (c.model.init !== undefined) {
+    // The shape is the init model's: a shape field set here would be silently ignored.
+    const defaults = Schema.decodeSync(ModelSection)({}) as Record<string, unknown>
+    for (const [key, value] of Object.entries(c.model)) {
+      if (key === "init" || key === "dropout" || key === "context" || JSON.stringify(value) === JSON.stringify(defaults[key])) continue
+      problems.push(`model.${key}: the shape comes from model.init (${c.model.init}); only model.dropout and model.context (the training window) may be set with it`)
+    }
+    return problems.concat(crossFieldProblems({ ...c, model: { ...defaults, init: undefined, dropout: c.model.dropout, context: c.model.context } as PipelineConfig["model"] }).filter((p) => !p.startsWith("model.")))
+  }
   if (c.model.d_model % c.model.heads !== 0) {
     problems.push(`model.d_model: ${c.model.d_model} is not divisible by model.heads (${c.model.heads})`)
   }

@@ -23,7 +23,7 @@ import type { HubError } from "../data/errors.ts"
 import { DEFAULT_ENDPOINT, downloadFile, getJson, hubOptions, isCommit, type HubOptions } from "../data/hub.ts"
 import { formatBytes, makeProgressBar } from "../data/progress.ts"
 import { makeEncoding, tokenizerNames, type Encoding, type TokenizerName } from "../tokenizer/tokenizer.ts"
-import type { GPT } from "./gpt.ts"
+import { GPT } from "./gpt.ts"
 import { loadWeights, type ShapeOrigin, type WeightsIncompatible } from "./weights.ts"
 
 /** The Hub repositories behind the short names. */
@@ -371,4 +371,40 @@ export const openModel = (reference: string, options: OpenModelOptions = {}): Ef
       return yield* chosen.left
     }
     return { model: loaded.model, encoding: makeEncoding(chosen.right), files, origin: loaded.origin }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The starting point of fine-tuning.
+
+/** `model.init` names a model that does not fit the rest of the config. */
+export class InitModelMismatch extends Data.TaggedError("InitModelMismatch")<{ readonly init: string; readonly reason: string }> {
+  override get message() {
+    return `model.init ${this.init}: ${this.reason}`
+  }
+}
+
+/**
+ * The model a fine-tuning run starts from: the weights and shape of `init`, with the config's
+ * dropout. Its tokenizer must be the config's, and the training window must fit its positions.
+ */
+export const openInitModel = (
+  init: string,
+  run: { readonly tokenizer: TokenizerName; readonly window: number; readonly dropout: number },
+  options: OpenModelOptions = {}
+): Effect.Effect<OpenedModel, OpenModelError | InitModelMismatch> =>
+  Effect.gen(function* () {
+    const opened = yield* openModel(init, options)
+    const c = opened.model.config
+    const refuse = (reason: string) => {
+      opened.model.dispose()
+      return Effect.fail(new InitModelMismatch({ init, reason }))
+    }
+    if (opened.encoding.name !== run.tokenizer) {
+      return yield* refuse(`the model's tokenizer is ${opened.encoding.name} but the config says "tokenizer": "${run.tokenizer}"; set "tokenizer": "${opened.encoding.name}"`)
+    }
+    if (c.position === "learned" && run.window > c.context) {
+      return yield* refuse(`model.context ${run.window} (the training window) exceeds the model's ${c.context} learned positions`)
+    }
+    // Same parameters, the config's dropout: a GPT's config is plain data, its weights are the variables.
+    return { ...opened, model: new GPT({ ...c, dropout: run.dropout }, opened.model.params) }
   })

@@ -1,0 +1,97 @@
+// Fine-tuning from a pretrained model (`model.init`), with real processes: a small model is
+// pretrained first; a run that names it starts at that model's held-out loss, not at ln(V) as a
+// fresh one would, and a fine-tune killed with SIGKILL and resumed ends bit-identical to one that
+// was never interrupted. A config that sets the shape beside model.init, or names another
+// tokenizer, is refused in one line with exit 1.
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { latestCheckpoint, runCli, startCli, stepLosses, stepsLogged, waitFor } from "./run-helpers.ts"
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-finetune-"))
+const source = path.join(root, "source")
+const STEPS = 10
+
+/** The same data, tokenizer, window and batch as the source run, so the held-out set is the same. */
+const config = (name: string, extra: { model?: Record<string, unknown>; tokenizer?: string; train?: Record<string, unknown> } = {}) => {
+  const dir = path.join(root, name)
+  fs.mkdirSync(dir, { recursive: true })
+  const file = path.join(dir, "config.json")
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      run: { dir: path.join(dir, "run"), seed: 5 },
+      backend: "wasm",
+      tokenizer: extra.tokenizer ?? "bytes",
+      model: extra.model ?? { init: source, dropout: 0.1, context: 32 },
+      data: { val_fraction: 0.05 },
+      train: extra.train ?? { steps: STEPS, batch: 4, warmup_steps: 2, lr: 1e-3, min_lr: 1e-4 },
+      eval: { every: 0, tokens: 512 },
+      checkpoint: { every: 1, keep: 2 },
+      generate: { max_new_tokens: 4 }
+    })
+  )
+  return { file, runDir: path.join(dir, "run") }
+}
+
+const evals = (runDir: string) =>
+  fs.readFileSync(path.join(runDir, "metrics.jsonl"), "utf8").split("\n").filter((l) => l.includes('"event":"eval"')).map((l) => JSON.parse(l) as { step: number; loss: number })
+
+const oneLineFailure = (r: { code: number | null; stderr: string }, fragment: string) => {
+  expect(r.code, r.stderr).toBe(1)
+  const lines = r.stderr.trim().split("\n")
+  expect(lines, r.stderr).toHaveLength(1)
+  expect(lines[0]).toContain(fragment)
+}
+
+describe("fine-tuning from model.init", () => {
+  let sourceLoss = NaN
+  beforeAll(async () => {
+    const c = config("pretrain", { model: { layers: 2, heads: 2, d_model: 32, d_ff: 128, context: 32 }, train: { steps: 80, batch: 4, warmup_steps: 5, lr: 1e-2, min_lr: 1e-3 } })
+    const r = await runCli(["run", c.file])
+    expect(r.code, r.stderr).toBe(0)
+    fs.renameSync(c.runDir, source)
+    sourceLoss = evals(source).at(-1)!.loss
+  }, 240_000)
+
+  it("starts at the source model's held-out loss, not at ln(V), and keeps its shape", async () => {
+    const { file, runDir } = config("reference")
+    const r = await runCli(["run", file])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain(`fine-tuning from ${source}`)
+    expect(r.stdout).toContain("2 layers, 2 heads, d_model 32")
+    const start = evals(runDir)[0]
+    expect(start.step).toBe(0)
+    expect(Math.abs(start.loss - sourceLoss)).toBeLessThan(1e-5)
+    expect(start.loss).toBeLessThan(Math.log(257) - 1) // a fresh model starts near ln(257) ≈ 5.55
+    expect(stepLosses(runDir).size).toBe(STEPS)
+  }, 240_000)
+
+  it("killed with SIGKILL and resumed: the same losses and final state as the uninterrupted run", async () => {
+    const reference = path.join(root, "reference", "run")
+    const { file, runDir } = config("killed")
+    const first = startCli(["run", file])
+    await waitFor(() => stepsLogged(runDir) >= 4, first.finished)
+    first.child.kill("SIGKILL")
+    expect((await first.finished).signal).toBe("SIGKILL")
+    const resumed = await runCli(["resume", runDir])
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stdout).toMatch(/resuming .* at step \d+/)
+    expect([...stepLosses(runDir)]).toEqual([...stepLosses(reference)])
+    const a = latestCheckpoint(runDir)
+    const b = latestCheckpoint(reference)
+    expect(a.step).toBe(STEPS)
+    expect(a.model).toBe(b.model)
+    expect(a.optimizer).toBe(b.optimizer)
+  }, 240_000)
+
+  it("a shape beside model.init, or another tokenizer, is refused in one line", async () => {
+    const shaped = config("shaped", { model: { init: source, layers: 6 } })
+    oneLineFailure(await runCli(["run", shaped.file]), "model.layers: the shape comes from model.init")
+    const other = config("other-tokenizer", { tokenizer: "gpt2" })
+    oneLineFailure(await runCli(["run", other.file]), `model.init ${source}: the model's tokenizer is bytes but the config says "tokenizer": "gpt2"`)
+    const missing = config("missing", { model: { init: path.join(root, "nowhere") } })
+    oneLineFailure(await runCli(["run", missing.file]), `${path.join(root, "nowhere")}`)
+  }, 240_000)
+})
