@@ -97,28 +97,25 @@ const moveAside = (runDir: string): string => {
  * already reached train.steps is reported as complete (nothing is trained, nothing is written)
  * with the commands that train it further or start over.
  */
-const train = (config: PipelineConfig, o: { file: string; fresh: boolean; overrides: readonly string[] }) =>
+const train = (config: PipelineConfig, o: { command: string; file: string; fresh: boolean; overrides: readonly string[] }) =>
   Effect.gen(function* () {
     const runDir = config.run.dir
     if (o.fresh && fs.existsSync(runDir) && fs.readdirSync(runDir).length > 0) {
       const movedTo = moveAside(runDir)
       yield* notice(`--fresh: moved the previous run in ${runDir} to ${movedTo} (delete it when you no longer need it)`)
     }
-    const plan = yield* planRun(config)
-    if (plan.resumeFrom !== undefined) {
-      const at = yield* newestStep(runDir)
-      if (at !== undefined && at >= config.train.steps) {
-        const more = Math.max(at * 2, at + 1)
-        const others = o.overrides.filter((s) => !s.trim().startsWith("train.steps="))
-        const again = ["glassbox run", o.file, ...others.map((s) => `--set ${s}`)].join(" ")
-        process.stdout.write(
-          `${runDir} is complete: it has trained ${at} steps and the config asks for ${config.train.steps}. Nothing to do.\n` +
-            `  train further:  ${again} --set train.steps=${more}   (or: glassbox resume ${runDir} --set train.steps=${more})\n` +
-            `  start over:     ${again} --fresh   (moves the old run aside)\n`
-        )
-        return
-      }
+    // Checked before the config is compared with the stored one: a finished run is finished.
+    const at = yield* newestStep(runDir)
+    if (at !== undefined && at >= config.train.steps) {
+      const again = ["glassbox", o.command, o.file, ...o.overrides.map((s) => `--set ${s}`)].join(" ")
+      process.stdout.write(
+        `${runDir} is complete: it has trained ${at} steps and the config asks for ${config.train.steps}. Nothing to do.\n` +
+          `  train further:  glassbox resume ${runDir} --set train.steps=${Math.max(at * 2, at + 1)}\n` +
+          `  start over:     ${again} --fresh   (moves the old run aside)\n`
+      )
+      return
     }
+    const plan = yield* planRun(config)
     yield* runPretrain(plan.config, plan.resumeFrom)
   })
 
@@ -129,7 +126,7 @@ const runOrTrain = (file: string, set: readonly string[], fresh: boolean, only: 
       if (only === "pretrain") return yield* new WrongPipeline({ file, pipeline: config.pipeline, command: "train" })
       return yield* runPipeline(config)
     }
-    return yield* train(config, { file, fresh, overrides: set })
+    return yield* train(config, { command: only === "pretrain" ? "train" : "run", file, fresh, overrides: set })
   })
 
 export const runCommand = Command.make("run", { config: configArg, set: setOption, fresh: freshOption }, ({ config, set, fresh }) => runOrTrain(config, set, fresh, "any")).pipe(
