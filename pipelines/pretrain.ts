@@ -207,9 +207,12 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
         })
         tokensSeen = s.tokensSeen
         cursor = s.cursor as DataCursor
-        yield* truncateMetricsAfter(runDir, s.step)
-        yield* metrics.record({ event: "resume", step: s.step, from: checkpoint.dir })
-        yield* say(`resuming ${runDir} at step ${s.step} from ${checkpoint.dir}`)
+        // A resume with nothing left to train writes nothing (see the check below).
+        if (s.step < steps) {
+          yield* truncateMetricsAfter(runDir, s.step)
+          yield* metrics.record({ event: "resume", step: s.step, from: checkpoint.dir })
+          yield* say(`resuming ${runDir} at step ${s.step} from ${checkpoint.dir}`)
+        }
       }
       yield* Effect.addFinalizer(() => Effect.sync(() => tf.dispose([...trainer.optimizer.m.values(), ...trainer.optimizer.v.values()])))
       const mc = model.config
@@ -218,7 +221,7 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
       yield* say(
         `model: ${(parameterCount(mc) / 1e6).toFixed(2)}M parameters (${mc.layers} layers, ${mc.heads} heads, d_model ${mc.dModel}, context ${mc.context}, ${mc.position} positions, ${encoding.name} vocabulary ${encoding.vocabSize})`
       )
-      yield* say(`training: steps ${startStep}→${steps} × ${accumulate} × ${batch} windows × ${context} tokens = ${((steps - startStep) * accumulate * batch * context).toLocaleString("en-US")} tokens → ${runDir}`)
+      if (startStep < steps) yield* say(`training: steps ${startStep}→${steps} × ${accumulate} × ${batch} windows × ${context} tokens = ${((steps - startStep) * accumulate * batch * context).toLocaleString("en-US")} tokens → ${runDir}`)
 
       const heldOut = yield* Packer.validationBatches(encoding, source.withSplit("val"), { batch, context, maxTokens: config.eval.tokens })
       const started = performance.now()
@@ -261,7 +264,7 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
         yield* say(`held-out loss at start: ${initialEval.loss.toFixed(4)} (perplexity ${initialEval.perplexity.toFixed(1)}, ${initialEval.tokens.toLocaleString("en-US")} tokens)`)
       }
       if (startStep >= steps) {
-        yield* say(`${runDir} is already at step ${startStep} of ${steps}; raise train.steps (e.g. --set train.steps=${steps * 2}) to continue`)
+        yield* say(`${runDir} is complete: it is at step ${startStep} and train.steps is ${steps}; to train further raise train.steps (e.g. glassbox resume ${runDir} --set train.steps=${Math.max(2 * startStep, startStep + 1)})`)
         return { model, initialEval, finalEval: undefined, steps: [], checkpoint: undefined, sample: undefined, stoppedBy: undefined } satisfies PretrainResult
       }
 
