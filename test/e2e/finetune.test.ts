@@ -4,9 +4,15 @@
 // was never interrupted. A config that sets the shape beside model.init, or names another
 // tokenizer, is refused in one line with exit 1.
 import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { runPipeline } from "../../pipelines/index.ts"
+import { loadConfig } from "../../src/config/load.ts"
+import { writeHfDirectory } from "../../src/model/hf-export.ts"
+import { startHubServer } from "../data/hub-server.ts"
+import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
 import { latestCheckpoint, runCli, startCli, stepLosses, stepsLogged, waitFor } from "./run-helpers.ts"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-finetune-"))
@@ -94,4 +100,40 @@ describe("fine-tuning from model.init", () => {
     const missing = config("missing", { model: { init: path.join(root, "nowhere") } })
     oneLineFailure(await runCli(["run", missing.file]), `${path.join(root, "nowhere")}`)
   }, 240_000)
+
+  it.live("config/finetune-gpt2.json fetches gpt2 from the Hub (here a loopback one serving a small GPT-2-vocabulary model) and fine-tunes it", () =>
+    Effect.gen(function* () {
+      yield* Effect.promise(() => useBackend("wasm"))
+      // A small model with GPT-2's vocabulary, published as Hugging Face lays it out.
+      const model = tinyModel(tinyConfig({ vocabSize: 50257, context: 32, dModel: 16, heads: 2, dFF: 32 }))
+      const published = path.join(root, "published")
+      yield* writeHfDirectory(model, "gpt2", published, "tiny")
+      model.dispose()
+      const files = Object.fromEntries(["config.json", "model.safetensors"].map((f) => [f, new Uint8Array(fs.readFileSync(path.join(published, f)))]))
+      const hub = yield* Effect.promise(() => startHubServer({ repos: { "openai-community/gpt2": files } }))
+      const saved = { endpoint: process.env.HF_ENDPOINT, cache: process.env.GLASSBOX_CACHE }
+      process.env.HF_ENDPOINT = hub.endpoint
+      process.env.GLASSBOX_CACHE = path.join(root, "cache")
+      const runDir = path.join(root, "finetune-gpt2")
+      yield* Effect.gen(function* () {
+        const loaded = yield* loadConfig("config/finetune-gpt2.json", [
+          `run.dir=${runDir}`, "backend=wasm", "model.context=16", "train.steps=2", "train.warmup_steps=1", "train.batch=2",
+          "eval.every=0", "eval.tokens=256", "checkpoint.every=0", "generate.max_new_tokens=3"
+        ])
+        expect(loaded.model.init).toBe("gpt2")
+        yield* runPipeline(loaded)
+      }).pipe(
+        Effect.ensuring(Effect.promise(async () => {
+          process.env.HF_ENDPOINT = saved.endpoint
+          process.env.GLASSBOX_CACHE = saved.cache
+          if (saved.endpoint === undefined) delete process.env.HF_ENDPOINT
+          if (saved.cache === undefined) delete process.env.GLASSBOX_CACHE
+          await hub.close()
+        }))
+      )
+      expect(hub.log.some((r) => r.url === "/openai-community/gpt2/resolve/0123456789abcdef0123456789abcdef01234567/model.safetensors")).toBe(true)
+      expect(latestCheckpoint(runDir).step).toBe(2)
+      const state = JSON.parse(fs.readFileSync(path.join(latestCheckpoint(runDir).dir, "state.json"), "utf8")) as { tokenizer: string }
+      expect(state.tokenizer).toBe("gpt2")
+    }), 240_000)
 })
