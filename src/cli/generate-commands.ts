@@ -91,7 +91,7 @@ const note = (s: string) => Effect.sync(() => process.stderr.write(s))
  * A note written between streamed words, never inside one: when stdout and stderr share a
  * terminal, a note that arrives mid-word waits for the next whitespace in the text.
  */
-const wordBoundaryNotes = (emitText: (s: string) => void, emitNote: (s: string) => void) => {
+export const wordBoundaryNotes = (emitText: (s: string) => void, emitNote: (s: string) => void) => {
   let pending: string[] = []
   let lastChar = " "
   return {

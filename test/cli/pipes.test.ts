@@ -100,6 +100,23 @@ describe("glassbox in pipes", () => {
     expect(r.stdout).toBe(byFlag.stdout)
   }, 120_000)
 
+  it("interpret --json: the probe's result as one JSON document, no terminal view", async () => {
+    const r = await glassbox(["interpret", "attention", weights, "--text", "abab", "--json"])
+    expect(r.code, r.stderr).toBe(0)
+    const a = JSON.parse(r.stdout) as { tokens: number[]; layers: number; heads: number; patterns: number[][][][]; reports: unknown[] }
+    expect(a.tokens).toHaveLength(5) // end-of-text + 4 bytes
+    expect(a.patterns).toHaveLength(a.layers)
+    expect(a.patterns[0]).toHaveLength(a.heads)
+    // Causal: each row of a pattern sums to 1 over the positions it can see.
+    for (const row of a.patterns[0][0]) expect(row.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 5)
+    expect(a.reports).toHaveLength(a.layers * a.heads)
+    const induction = await glassbox(["interpret", "induction", weights, "--batch", "2", "--json"])
+    expect(induction.code, induction.stderr).toBe(0)
+    const i = JSON.parse(induction.stdout) as { repeatLength: number; repeatLengthNote?: string }
+    expect(i.repeatLength).toBe(15) // the most a 32-token context allows: 2R + 1 ≤ 32
+    expect(i.repeatLengthNote).toContain("repeat length 15")
+  }, 120_000)
+
   it("generate: --prompt-file, --num-samples and --json", async () => {
     const file = path.join(dir, "prompt.txt")
     fs.writeFileSync(file, "ab\n")

@@ -47,6 +47,11 @@ describe("every subcommand", () => {
     const table = await ok(["compare", runDir])
     expect(table).toContain("held-out loss")
     expect(table.split("\n").filter((l) => l.includes("step-0000")).length).toBe(3)
+    const compared = JSON.parse(await ok(["compare", runDir, "--json"])) as { checkpoints: Array<{ step: number; loss: number }> }
+    expect(compared.checkpoints.map((c) => c.step).sort()).toEqual([2, 4, 6])
+    const evaluated = JSON.parse(await ok(["eval", runDir, "--json"])) as { step: number; loss: number; perplexity: number }
+    expect(evaluated.step).toBe(6)
+    expect(evaluated.perplexity).toBeCloseTo(Math.exp(evaluated.loss), 6)
     expect(await ok(["plot", runDir])).toContain(path.join(runDir, "plot.html"))
     expect(fs.readFileSync(path.join(runDir, "plot.html"), "utf8")).toContain("<svg")
   }, 240_000)
