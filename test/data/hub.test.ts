@@ -236,7 +236,7 @@ describe("readRange", () => {
 const quiet = (lines: string[]) => (line: string) => void lines.push(line)
 
 describe("downloads never loop, and say what they do", () => {
-  it.scopedLive("a server that ignores Range and drops at the same byte every time is given up on within retries + 2 attempts", () =>
+  it.scopedLive("a server that ignores Range and drops at the same byte every time is given up on after retries + 1 attempts", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* hubServer({ repos: { [REPO]: { [PATH]: FILE } }, faults: { [PATH]: { ignoreRange: true, dropAfter: Array(40).fill(100_000) } } })
