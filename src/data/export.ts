@@ -221,6 +221,8 @@ export const exportTokenShards = (
     for (const f of files) {
       if (!existsSync(join(dir, f.file))) {
         const partial = join(dir, partialNameOf(f.file))
+        // Its recorded length is the whole shard; anything after it was never part of it.
+        yield* Effect.promise(() => fs.truncate(partial, f.bytes).catch(() => undefined))
         const actual = yield* sha256File(partial).pipe(Effect.catchAll(() => Effect.succeed("missing")))
         if (actual !== f.sha256) return yield* refuse(dir, `${f.file} is recorded as finished but is missing; delete the directory to export again`)
         yield* publishShard(dir, f.file)
@@ -302,6 +304,8 @@ export const exportTokenShards = (
               }
               here = { ...location, consumed: offset }
               const docTokens = arrays[i]
+              // A document finished before the stop is only passed over, not counted again.
+              const alreadyCounted = offset >= docTokens.length
               while (offset < docTokens.length) {
                 if (tokens[side] >= limit) return false
                 if (partial === undefined) partial = yield* openPartialShard(dir, fileFor(side), format)
@@ -315,7 +319,7 @@ export const exportTokenShards = (
                 sinceRecord += take
                 if (partial.tokens() >= shardTokens) yield* finishShard
               }
-              documents[side]++
+              if (!alreadyCounted) documents[side]++
             }
             if (sinceRecord >= flushTokens) yield* record
             return tokens[side] < limit
