@@ -15,6 +15,7 @@ import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { resolveWeightsPath } from "../checkpoint/checkpointer.ts"
+import { verifyFiniteWeights, type WeightsNotFinite } from "../checkpoint/finite-weights.ts"
 import { ReadFailed } from "../format/atomic.ts"
 import { decodeHfConfig, type HfConfigInvalid } from "../format/hf-config.ts"
 import type { SafetensorsError, TensorsMismatch } from "../format/safetensors.ts"
@@ -348,6 +349,7 @@ export interface OpenedModel {
 }
 
 export type OpenModelError =
+  | WeightsNotFinite
   | ModelReferenceInvalid
   | ReadFailed
   | ModelUnavailable
@@ -364,6 +366,7 @@ export const openModel = (reference: string, options: OpenModelOptions = {}): Ef
     const readText = (file: string) => Effect.tryPromise({ try: () => fs.readFile(file, "utf8"), catch: (e) => new ReadFailed({ path: file, reason: (e as Error).message }) })
     const hfConfig = files.hfConfig === undefined ? undefined : { file: files.hfConfig, config: yield* Either.match(decodeHfConfig(yield* readText(files.hfConfig), files.hfConfig), { onLeft: Effect.fail, onRight: Effect.succeed }) }
     const loaded = yield* loadWeights(files.weights, { ...(hfConfig === undefined ? {} : { hfConfig }), ...(options.heads === undefined ? {} : { heads: options.heads }) })
+    yield* verifyFiniteWeights(loaded.model, files.weights).pipe(Effect.tapError(() => Effect.sync(() => loaded.model.dispose())))
     const tokenizerJson = files.tokenizerJson === undefined ? undefined : tokenizerJsonSize(yield* readText(files.tokenizerJson))
     const chosen = chooseTokenizer(files.label, { recorded: loaded.tokenizer, tokenizerJson, vocabSize: loaded.model.config.vocabSize }, options.tokenizer)
     if (Either.isLeft(chosen)) {

@@ -59,6 +59,22 @@ describe("commands that load a checkpoint verify it", () => {
     }, 120_000)
   }
 
+  it("a bare .safetensors file (no checksum to check) whose numbers were turned into NaN/Infinity is refused naming the tensor", async () => {
+    const file = path.join(root, "bare.safetensors")
+    const bytes = fs.readFileSync(path.join(pristine, "checkpoints", "step-00000003", "model.safetensors"))
+    const headerLength = Number(bytes.readBigUInt64LE(0))
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8")) as Record<string, { data_offsets: [number, number] }>
+    const [start] = header["h.0.attn.c_attn.weight"].data_offsets
+    // Exponent bits all set: 0x7f800000 is +Infinity, 0x7fc00000 NaN.
+    for (let i = 0; i < 8; i++) bytes.writeUInt32LE(i % 2 === 0 ? 0x7f800000 : 0x7fc00000, 8 + headerLength + start + 4 * i)
+    fs.writeFileSync(file, bytes)
+    for (const name of ["generate", "chat", "interpret"]) {
+      const r = await runCli(commands[name].args(file), commands[name].input)
+      expect(r.code, r.stderr).toBe(1)
+      expect(r.stderr.trim().split("\n"), r.stderr).toEqual([`glassbox: ${file}: tensor h.0.attn.c_attn.weight holds 8 values that are not finite numbers (NaN or ±Infinity); the file is damaged`])
+    }
+  }, 180_000)
+
   it("a run whose every checkpoint is damaged is refused with one line naming them", async () => {
     const { run } = damagedRun("all-damaged")
     for (const step of ["step-00000001", "step-00000002"]) fs.writeFileSync(path.join(run, "checkpoints", step, "state.json"), "{ not json")
