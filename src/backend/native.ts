@@ -54,6 +54,16 @@ export class NativeBackend extends MathBackendCPU {
 
 const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1)
 
+/**
+ * A float32 array for a kernel that writes every element: taken without zero-filling (one pass
+ * over memory saved per op; `new Float32Array` would clear it first). Small ones stay ordinary.
+ */
+const uninit = (n: number): Float32Array => {
+  if (n < 1024) return new Float32Array(n)
+  const bytes = Buffer.allocUnsafeSlow(n * 4)
+  return new Float32Array(bytes.buffer, bytes.byteOffset, n)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Matrix products. C = op(A)·op(B) per batch member; batch dims broadcast when one side has one
 // member (a shared weight), otherwise they must match (anything else goes to the cpu kernel).
@@ -79,7 +89,7 @@ const batchMatMul = (addon: NativeAddon, fallback: Kernel): Kernel => (args) => 
   const batchB = sizeOf(batchDimsB)
   const batch = sizeOf(outBatch)
   if (!((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1))) return fallback(args)
-  const out = new Float32Array(batch * M * N)
+  const out = uninit(batch * M * N)
   // x[B,T,K]·W[K,N]: rows of every batch member are contiguous, so one product covers them all.
   if (batchB === 1 && batch > 1 && !transposeA) {
     addon.sgemm(0, transposeB ? 1 : 0, batch * M, N, K, b.f32(a), b.f32(bm), out, 1, 0, 0, 0, 0)
@@ -138,7 +148,7 @@ const binary = (addon: NativeAddon, op: number, fallback: Kernel): Kernel => (ar
   const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, bt.shape)
   const folded = foldBroadcast(shape, a.shape, bt.shape)
   if (folded === undefined) return fallback(args)
-  const out = new Float32Array(sizeOf(shape))
+  const out = uninit(sizeOf(shape))
   if (out.length > 0) addon.binary(op, b.f32(a), b.f32(bt), out, ...folded.dims, folded.aStrides, folded.bStrides)
   return b.out(shape, out)
 }
@@ -149,7 +159,7 @@ const unary = (addon: NativeAddon, op: number, fallback: Kernel): Kernel => (arg
   const { inputs, backend: b } = args
   const x = inputs.x
   if (x.dtype !== "float32") return fallback(args)
-  const out = new Float32Array(sizeOf(x.shape))
+  const out = uninit(sizeOf(x.shape))
   addon.unary(op, b.f32(x), out, out.length)
   return b.out(x.shape.slice(), out)
 }
@@ -187,7 +197,7 @@ const transposeKernel = (addon: NativeAddon, fallback: Kernel): Kernel => (args)
     return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype }
   }
   const shape = perm.map((p) => x.shape[p])
-  const out = new Float32Array(sizeOf(x.shape))
+  const out = uninit(sizeOf(x.shape))
   if (out.length > 0) addon.transpose(b.f32(x), out, Int32Array.from(x.shape), Int32Array.from(perm))
   return b.out(shape, out)
 }
@@ -198,7 +208,7 @@ const softmaxKernel = (addon: NativeAddon, fallback: Kernel): Kernel => (args) =
   const dim = attrs?.dim as number
   if (x.dtype !== "float32" || (dim !== -1 && dim !== x.shape.length - 1)) return fallback(args)
   const cols = x.shape[x.shape.length - 1]
-  const out = new Float32Array(sizeOf(x.shape))
+  const out = uninit(sizeOf(x.shape))
   if (out.length > 0) addon.softmax_forward(b.f32(x), out, out.length / cols, cols)
   return b.out(x.shape.slice(), out)
 }
@@ -222,7 +232,7 @@ const splitV: (fallback: Kernel) => Kernel = (fallback) => (args) => {
   let start = 0
   return sizes.map((size) => {
     const width = size * inner
-    const out = new Float32Array(outer * width)
+    const out = uninit(outer * width)
     for (let o = 0; o < outer; o++) out.set(src.subarray(o * rowLength + start, o * rowLength + start + width), o * width)
     start += width
     const shape = x.shape.slice()
@@ -239,7 +249,7 @@ const concat: (fallback: Kernel) => Kernel = (fallback) => (args) => {
   const shape = tf.backend_util.computeOutShape(xs.map((t) => t.shape), axis)
   const { outer, inner } = runs(shape, axis)
   const rowLength = shape[axis] * inner
-  const out = new Float32Array(sizeOf(shape))
+  const out = uninit(sizeOf(shape))
   let start = 0
   for (const t of xs) {
     const width = t.shape[axis] * inner
@@ -261,7 +271,7 @@ const slice: (fallback: Kernel) => Kernel = (fallback) => (args) => {
   while (last > 0 && begin[last] === 0 && size[last] === x.shape[last]) last--
   const run = sizeOf(size.slice(last))
   const src = (x.dtype === "float32" ? b.f32(x) : b.i32(x)) as Float32Array | Int32Array
-  const out = x.dtype === "float32" ? new Float32Array(sizeOf(size)) : new Int32Array(sizeOf(size))
+  const out = x.dtype === "float32" ? uninit(sizeOf(size)) : new Int32Array(sizeOf(size))
   const strides = tf.util.computeStrides(x.shape)
   const count = sizeOf(size.slice(0, last))
   const index = new Array<number>(last).fill(0)
@@ -287,7 +297,7 @@ const gather: (fallback: Kernel) => Kernel = (fallback) => (args) => {
   const rows = x.shape[0]
   const inner = sizeOf(x.shape.slice(1))
   const src = b.f32(x)
-  const out = new Float32Array(ids.length * inner)
+  const out = uninit(ids.length * inner)
   for (let i = 0; i < ids.length; i++) {
     const r = ids[i]
     if (r < 0 || r >= rows) throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`)
@@ -332,7 +342,7 @@ const makeFusedOps = (addon: NativeAddon): FusedOps => {
     customGrad<[tf.Tensor, tf.Tensor, tf.Tensor]>((x, gamma, beta, save) => {
       const d = x.shape[x.shape.length - 1]
       const rows = x.size / d
-      const y = new Float32Array(x.size)
+      const y = uninit(x.size)
       const mean = new Float32Array(rows)
       const rstd = new Float32Array(rows)
       addon.layernorm_forward(valuesOf(x), valuesOf(gamma), valuesOf(beta), y, mean, rstd, rows, d, eps)
@@ -341,7 +351,7 @@ const makeFusedOps = (addon: NativeAddon): FusedOps => {
         value: tensorOver(y, x.shape),
         gradFunc: (dy, saved) => {
           const [xs, g, m, r] = saved
-          const dx = new Float32Array(xs.size)
+          const dx = uninit(xs.size)
           const dg = new Float32Array(d)
           const db = new Float32Array(d)
           addon.layernorm_backward(valuesOf(dy), valuesOf(xs), valuesOf(g), valuesOf(m), valuesOf(r), dx, dg, db, rows, d)
@@ -352,13 +362,13 @@ const makeFusedOps = (addon: NativeAddon): FusedOps => {
   const layerNorms = new Map<number, (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor>()
 
   const geluTanh = customGrad<[tf.Tensor]>((x, save) => {
-    const y = new Float32Array(x.size)
+    const y = uninit(x.size)
     addon.gelu_forward(valuesOf(x), y, x.size)
     save([x])
     return {
       value: tensorOver(y, x.shape),
       gradFunc: (dy, [xs]) => {
-        const dx = new Float32Array(xs.size)
+        const dx = uninit(xs.size)
         addon.gelu_backward(valuesOf(xs), valuesOf(dy), dx, xs.size)
         return tensorOver(dx, xs.shape)
       }
@@ -367,14 +377,14 @@ const makeFusedOps = (addon: NativeAddon): FusedOps => {
 
   const softmax = customGrad<[tf.Tensor]>((x, save) => {
     const cols = x.shape[x.shape.length - 1]
-    const y = new Float32Array(x.size)
+    const y = uninit(x.size)
     if (x.size > 0) addon.softmax_forward(valuesOf(x), y, x.size / cols, cols)
     const value = tensorOver(y, x.shape)
     save([value])
     return {
       value,
       gradFunc: (dy, [ys]) => {
-        const dx = new Float32Array(ys.size)
+        const dx = uninit(ys.size)
         if (ys.size > 0) addon.softmax_backward(valuesOf(ys), valuesOf(dy), dx, ys.size / cols, cols)
         return tensorOver(dx, ys.shape)
       }

@@ -133,7 +133,8 @@ export const attention = (x: tf.Tensor3D, w: AttentionWeights, ctx: AttentionCon
     k = applyRope(k, ctx.rope.cos, ctx.rope.sin) as tf.Tensor4D
   }
   const { keys, values } = cache !== undefined ? cache.append(layer, k, v) : { keys: k, values: v }
-  const scores = tf.add(tf.mul(tf.matMul(q, keys, false, true), 1 / Math.sqrt(dh)), ctx.bias) // [B, H, T, Tk]
+  // (q/√dh)·kᵀ: scaling q costs T·dh multiplications where scaling the scores costs T·Tk.
+  const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(dh)), keys, false, true), ctx.bias) // [B, H, T, Tk]
   const softmax = fusedOps()?.softmax ?? tf.softmax
   const pattern = hookPoint(hooks, names.pattern, softmax(hookPoint(hooks, names.scores, scores)))
   const attended = ctx.dropout ? ctx.dropout(pattern) : pattern
