@@ -1,7 +1,7 @@
 // In-place writes into a preallocated tensor, for the KV cache. tfjs tensors are immutable, so a
 // cache built from them would copy its whole contents on every decoded token (concat). On the
-// wasm and cpu backends a tensor's values live in memory this process owns (the wasm heap, a JS
-// typed array), and the cache owns its buffers outright, so we write the new rows where they
+// wasm, cpu and native backends a tensor's values live in memory this process owns (the wasm heap,
+// a JS typed array), and the cache owns its buffers outright, so we write the new rows where they
 // belong. Other backends report `false` and the cache falls back to building a new buffer.
 import * as tf from "@tensorflow/tfjs"
 
@@ -18,7 +18,7 @@ const storage = (t: tf.Tensor): Float32Array | undefined => {
   const name = tf.getBackend()
   const backend = tf.engine().findBackend(name) as unknown
   if (name === "wasm") return (backend as WasmLike).typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: t.dtype })
-  if (name === "cpu") {
+  if (name === "cpu" || name === "native") {
     const values = (backend as CpuLike).data.get(t.dataId)?.values
     return values instanceof Float32Array ? values : undefined
   }
@@ -26,7 +26,7 @@ const storage = (t: tf.Tensor): Float32Array | undefined => {
 }
 
 /** True when `writeRows` and `shiftRows` work in place on the current backend. */
-export const supportsInPlace = (): boolean => tf.getBackend() === "wasm" || tf.getBackend() === "cpu"
+export const supportsInPlace = (): boolean => ["wasm", "cpu", "native"].includes(tf.getBackend())
 
 /**
  * buffer [B, H, capacity, d] ← update [B, H, T, d] at rows start..start+T−1, in place.

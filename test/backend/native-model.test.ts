@@ -4,10 +4,12 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { supportsInPlace } from "../../src/backend/inplace.ts"
+import { KVCache } from "../../src/model/attention.ts"
 import { gptFromValues } from "../../src/model/gpt.ts"
 import { defaultAdamW } from "../../src/train/adamw.ts"
 import { Trainer, windowLoss } from "../../src/train/trainer.ts"
-import { randomValues, tinyConfig, tokenWindows, useBackend } from "../helpers.ts"
+import { maxAbsDiff, randomValues, tinyConfig, tokenWindows, useBackend } from "../helpers.ts"
 
 const config = tinyConfig({ vocabSize: 301, context: 32, dModel: 64, heads: 4, dFF: 256, layers: 2 })
 const batch = 4
@@ -89,4 +91,28 @@ describe("the model on the native backend", () => {
       model.dispose()
     })
   )
+
+  it("decoding with the in-place KV cache gives the uncached logits at every position", async () => {
+    await tf.setBackend("native")
+    expect(supportsInPlace()).toBe(true)
+    const model = gptFromValues(config, values)
+    const ids = Array.from({ length: 20 }, (_, i) => (i * 37 + 5) % config.vocabSize)
+    const full = tf.tidy(() => model.forward(tf.tensor2d([ids], [1, ids.length], "int32")))
+    const expected = full.dataSync().slice()
+    full.dispose()
+    const before = tf.memory().numTensors
+    const cache = new KVCache(config.layers, 1, config.context)
+    const steps: number[] = []
+    const run = (chunk: number[]) => {
+      const out = tf.tidy(() => model.forward(tf.tensor2d([chunk], [1, chunk.length], "int32"), { cache }))
+      steps.push(...out.dataSync())
+      out.dispose()
+    }
+    run(ids.slice(0, 6))
+    for (let t = 6; t < ids.length; t++) run([ids[t]])
+    expect(maxAbsDiff(expected, steps)).toBeLessThan(1e-4)
+    cache.dispose()
+    expect(tf.memory().numTensors).toBe(before)
+    model.dispose()
+  })
 })
