@@ -17,6 +17,7 @@ import { dataLayer } from "../data/config.ts"
 import { DocumentSource } from "../data/document-source.ts"
 import { Packer, type Batch } from "../data/packer.ts"
 import { evaluate } from "../eval/evaluator.ts"
+import { openModel } from "../model/reference.ts"
 import { makeEncoding, type TokenizerName } from "../tokenizer/tokenizer.ts"
 import { readMetrics } from "../train/metrics.ts"
 import { plotHtml } from "../train/plot.ts"
@@ -175,16 +176,51 @@ const heldOutFor = (config: PipelineConfig, tokens: number) =>
 
 const configOf = (c: LoadedCheckpoint) => decodeConfig(c.state.config, path.join(c.dir, "state.json"))
 
+const isRunOrCheckpoint = (target: string) => ["state.json", "latest", "checkpoints"].some((f) => fs.existsSync(path.join(target, f)))
+
+/** The model's tokenizer must be the one the held-out set is tokenised with. */
+class EvalTokenizerMismatch extends Data.TaggedError("EvalTokenizerMismatch")<{ readonly model: string; readonly modelTokenizer: string; readonly config: string; readonly configTokenizer: string }> {
+  override get message() {
+    return `${this.model} uses the ${this.modelTokenizer} tokenizer but ${this.config} says "tokenizer": "${this.configTokenizer}"; use a config with "tokenizer": "${this.modelTokenizer}"`
+  }
+}
+
+/** `glassbox eval <model reference>`: held-out loss of any model on a config's held-out set. */
+const evalReference = (o: { checkpoint: string; config: Option.Option<string>; tokens: Option.Option<number>; json: boolean }) =>
+  Effect.gen(function* () {
+    const { model, encoding, files } = yield* openModel(o.checkpoint)
+    const file = Option.getOrUndefined(o.config)
+    const base = file === undefined ? yield* decodeConfig({ tokenizer: encoding.name }, "defaults") : yield* loadConfig(file, [])
+    if (base.tokenizer !== encoding.name) {
+      model.dispose()
+      return yield* new EvalTokenizerMismatch({ model: files.label, modelTokenizer: encoding.name, config: file ?? "defaults", configTokenizer: base.tokenizer })
+    }
+    // The window is the config's, cut to the model's learned positions.
+    const config = { ...base, model: { ...base.model, context: Math.min(base.model.context, model.config.context) } }
+    const heldOut = yield* heldOutFor(config, Option.getOrElse(o.tokens, () => config.eval.tokens))
+    const r = yield* evaluate(model, heldOut).pipe(Effect.ensuring(Effect.sync(() => model.dispose())))
+    const on = file === undefined ? "the shipped corpus" : file
+    if (o.json) process.stdout.write(JSON.stringify({ model: files.label, data: on, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens }) + "\n")
+    else process.stdout.write(`${files.label} on ${on}: held-out loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)}, ${r.tokens.toLocaleString("en-US")} tokens\n`)
+  })
+
 export const evalCommand = Command.make(
   "eval",
   {
-    checkpoint: Args.directory({ name: "checkpoint", exists: "yes" }).pipe(Args.withDescription("a run directory (its newest good checkpoint) or a checkpoint directory")),
+    checkpoint: Args.text({ name: "checkpoint" }).pipe(
+      Args.withDescription("a run directory (its newest good checkpoint), a checkpoint directory, or any model reference (gpt2, hf:<owner>/<name>, a .safetensors file, a Hugging Face directory)")
+    ),
+    config: Options.file("config", { exists: "yes" }).pipe(
+      Options.optional,
+      Options.withDescription("for a model reference: the config whose data, batch and context define the held-out set (default: the shipped corpus with default settings)")
+    ),
     tokens: tokensOption,
     json: jsonOption,
     backend: backendOption
   },
   (o) =>
     Effect.gen(function* () {
+      if (!isRunOrCheckpoint(o.checkpoint)) return yield* evalReference(o)
       const isCheckpoint = fs.existsSync(path.join(o.checkpoint, "state.json"))
       const { checkpoint: loaded, notes } = isCheckpoint ? { checkpoint: yield* loadCheckpoint(o.checkpoint), notes: [] } : yield* latestGoodCheckpoint(o.checkpoint)
       for (const note of notes) process.stderr.write(`glassbox: warning: ${note.replace(/^resuming from/, "evaluating")}\n`)
@@ -199,7 +235,8 @@ export const evalCommand = Command.make(
   Command.withDescription(`Held-out loss and perplexity of a checkpoint, on the held-out set its own config defines.
 Examples:
 glassbox eval runs/tiny
-glassbox eval runs/tiny --tokens 4096 --json`)
+glassbox eval runs/tiny --tokens 4096 --json
+glassbox eval gpt2 --config config/finetune-gpt2.json`)
 )
 
 export const compareCommand = Command.make(

@@ -59,6 +59,16 @@ describe("model references on the command line", () => {
     expect(hub.log.some((r) => r.url.endsWith("/glassbox-test/tiny/resolve/0123456789abcdef0123456789abcdef01234567/model.safetensors"))).toBe(true)
   }, 120_000)
 
+  it("eval measures any model reference on a config's held-out set", async () => {
+    const r = await glassbox(["eval", path.join(fixtures, "w32-f16-buffers"), "--tokens", "256", "--json", "--backend", "cpu"])
+    expect(r.code, r.stderr).toBe(0)
+    const result = JSON.parse(r.stdout) as { model: string; data: string; loss: number; tokens: number }
+    expect(result).toMatchObject({ model: path.join(fixtures, "w32-f16-buffers"), data: "the shipped corpus" })
+    expect(result.tokens).toBeGreaterThanOrEqual(256)
+    expect(Number.isFinite(result.loss)).toBe(true)
+    await refused(["eval", path.join(fixtures, "w32-f16-buffers"), "--config", "config/tiny.json"], 'uses the bytes tokenizer but config/tiny.json says "tokenizer": "gpt2"')
+  }, 120_000)
+
   it("refusals: one line, exit 1, the file and the field named", async () => {
     const noConfig = variant("no-config", undefined)
     await refused(["generate", noConfig, "--max-new-tokens", "1"], `${path.join(noConfig, "model.safetensors")}: the head count is not recorded`)
