@@ -35,6 +35,18 @@ export interface HfExportResult {
 
 const requireHere = createRequire(import.meta.url)
 
+/** GPT-2's tokenizer files take seconds to rebuild (50,000 merges), so once per process and length. */
+const gpt2FilesBuilt = new Map<number, ReturnType<typeof gpt2TokenizerFiles>>()
+const gpt2Files = (modelMaxLength: number) => {
+  let files = gpt2FilesBuilt.get(modelMaxLength)
+  if (files === undefined) {
+    const ranks = (requireHere("gpt-tokenizer/cjs/bpeRanks/r50k_base") as { default: RankTable }).default
+    files = gpt2TokenizerFiles(ranks, 50256, modelMaxLength)
+    gpt2FilesBuilt.set(modelMaxLength, files)
+  }
+  return files
+}
+
 /**
  * Writes `model` as a Hugging Face GPT-2 directory: config.json (GPT2LMHeadModel),
  * generation_config.json, model.safetensors (float32, save_pretrained's names) and, for the gpt2
@@ -57,10 +69,7 @@ export const writeHfDirectory = (
       ["config.json", json(hfConfigOf(config, tokenizer))],
       ["generation_config.json", json(hfGenerationConfigOf(tokenizer))]
     ]
-    if (tokenizer === "gpt2") {
-      const ranks = (requireHere("gpt-tokenizer/cjs/bpeRanks/r50k_base") as { default: RankTable }).default
-      for (const [name, text] of Object.entries(gpt2TokenizerFiles(ranks, 50256, config.context))) files.push([name, text])
-    }
+    if (tokenizer === "gpt2") for (const [name, text] of Object.entries(gpt2Files(config.context))) files.push([name, text])
     yield* Effect.tryPromise({ try: () => fs.mkdir(dir, { recursive: true }), catch: (e) => new WriteFailed({ path: dir, reason: String(e) }) })
     // The tokenizer name rides along for glassbox; the shape is config.json's, as for any HF model.
     yield* writeSafetensorsFile(path.join(dir, "model.safetensors"), tensors, { format: "pt", [TOKENIZER_KEY]: tokenizer })

@@ -31,7 +31,7 @@ const saved = (name: string, overrides: Parameters<typeof tinyConfig>[0], tokeni
   })
 
 describe("export --format hf", () => {
-  beforeAll(() => useBackend("cpu"))
+  beforeAll(() => useBackend("wasm"))
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
 
   for (const variant of [
