@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs"
 import { fusedOps } from "../../src/backend/fused.ts"
 import { Rng } from "../../src/rng/rng.ts"
 import { useBackend } from "../helpers.ts"
+import { nativeTestsRun } from "./native-setup.ts"
 
 const onBoth = async <T>(f: () => T): Promise<{ cpu: T; native: T }> => {
   await tf.setBackend("cpu")
@@ -37,7 +38,7 @@ const values = (t: tf.Tensor) => {
   return { shape: t.shape, v }
 }
 
-describe("native backend kernels", () => {
+describe.runIf(nativeTestsRun)("native backend kernels", () => {
   beforeAll(async () => {
     await useBackend("cpu")
     await useBackend("native")
@@ -149,7 +150,7 @@ describe("native backend kernels", () => {
   })
 })
 
-describe("native fused operations against the plain formulas", () => {
+describe.runIf(nativeTestsRun)("native fused operations against the plain formulas", () => {
   beforeAll(async () => {
     await useBackend("cpu")
     await useBackend("native")

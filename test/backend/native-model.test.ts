@@ -10,6 +10,7 @@ import { gptFromValues } from "../../src/model/gpt.ts"
 import { defaultAdamW } from "../../src/train/adamw.ts"
 import { Trainer, windowLoss } from "../../src/train/trainer.ts"
 import { maxAbsDiff, randomValues, tinyConfig, tokenWindows, useBackend } from "../helpers.ts"
+import { nativeTestsRun } from "./native-setup.ts"
 
 const config = tinyConfig({ vocabSize: 301, context: 32, dModel: 64, heads: 4, dFF: 256, layers: 2 })
 const batch = 4
@@ -39,7 +40,7 @@ const trainLosses = (steps: number) =>
     return losses
   })
 
-describe("the model on the native backend", () => {
+describe.runIf(nativeTestsRun)("the model on the native backend", () => {
   beforeAll(async () => {
     await useBackend("cpu")
     await useBackend("wasm")

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { nativeTestsRun } from "../backend/native-setup.ts"
 
 const STEPS = 16
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-native-"))
@@ -77,7 +78,7 @@ const killAfter = (args: string[], runDir: string, steps: number) =>
     child.on("error", reject)
   })
 
-describe("the native backend end to end", () => {
+describe.runIf(nativeTestsRun)("the native backend end to end", () => {
   const reference = { losses: new Map<number, number>(), model: "" }
 
   it("an uninterrupted run on native", async () => {
