@@ -74,7 +74,7 @@ export const headCrossEntropy = (h: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Ten
         const [hs, ws, ts, probs] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D | undefined]
         const scale = tf.div(dy, N)
         const dh: tf.Tensor[] = []
-        let dW: tf.Tensor = tf.zerosLike(ws)
+        let dW: tf.Tensor | undefined // Σ over chunks of gᵀ·h, started by the first chunk's product
         for (const [start, n] of parts) {
           const hc = parts.length === 1 ? hs : tf.slice(hs, [start, 0], [n, d])
           const tc = parts.length === 1 ? ts : tf.slice(ts, [start], [n])
@@ -86,12 +86,14 @@ export const headCrossEntropy = (h: tf.Tensor2D, W: tf.Tensor2D, targets: tf.Ten
             return tf.mul(tf.sub(p, tf.oneHot(tc, V, 1, 0, "float32")), scale) // [n, V]
           })
           dh.push(tf.matMul(g, ws)) // [n, d]
-          const nextDW = tf.add(dW, tf.matMul(g, hc, true, false)) // [V, d]
-          tf.dispose([dW, g])
+          const product = tf.matMul(g, hc, true, false) // [V, d]
+          const nextDW = dW === undefined ? product : tf.add(dW, product)
+          if (dW !== undefined) tf.dispose([dW, product])
+          g.dispose()
           if (parts.length > 1) tf.dispose([hc, tc])
           dW = nextDW
         }
-        return [dh.length === 1 ? dh[0] : tf.concat(dh, 0), dW, tf.zerosLike(ts)]
+        return [dh.length === 1 ? dh[0] : tf.concat(dh, 0), dW ?? tf.zerosLike(ws), tf.zerosLike(ts)]
       }
     }
   }) as unknown as Parameters<typeof tf.customGrad>[0])
