@@ -45,6 +45,10 @@ const extractCommands = (file: string, text: string): DocCommand[] => {
 /** Commands that are not run here, and why. */
 const notRun: ReadonlyArray<{ pattern: RegExp; reason: string }> = [
   { pattern: /fineweb/, reason: "downloads from the Hugging Face Hub (the Hub client is tested against a loopback server)" },
+  {
+    pattern: /glassbox \w+( [\w-]+)? (gpt2[\w-]*|hf:\S+)(\s|$)|finetune-gpt2/,
+    reason: "downloads GPT-2 from the Hub (model references and fine-tuning are tested against fixtures and a loopback server)"
+  },
   { pattern: /glassbox (generate|chat|export|interpret \S+) gpt2\b|\bhf:|finetune-gpt2/, reason: "downloads GPT-2 from the Hugging Face Hub (model references are tested against a loopback Hub in test/model/)" },
   { pattern: /^(npx )?glassbox\s*(#.*)?$/, reason: "the interactive menu needs a terminal (test/cli/menu.test.ts drives it in a PTY)" }
 ]
