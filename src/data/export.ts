@@ -39,6 +39,8 @@ import { DocumentTokenizer, type DocumentTokenizerShape } from "./tokenize-pool.
 
 export const EXPORT_MANIFEST = "export.json"
 export const EXPORT_FORMAT_VERSION = 1
+/** The row-group order of the held-out set: Packer.validationBatches' default seed. */
+const VALIDATION_SEED = 0
 /** llm.c's FineWeb script writes 100M-token shards. */
 export const DEFAULT_SHARD_TOKENS = 100_000_000
 const DEFAULT_FLUSH_TOKENS = 10_000_000
@@ -105,7 +107,7 @@ export interface TokenExportOptions {
   readonly flushTokens?: number
   /** Stop the train split after this many tokens (default: the whole split, one pass). */
   readonly maxTrainTokens?: number
-  /** Seed of the row-group order (the run's seed gives the order training reads). */
+  /** Seed of the train side's row-group order (the run's seed gives the order training reads). */
   readonly seed: number
   readonly source: ExportedSource
   /** Called after each progress record (tests stop an export here). */
@@ -187,7 +189,7 @@ export const exportTokenShards = (
       shard_tokens: format === "llmc" ? shardTokens : null,
       max_train_tokens: options.maxTrainTokens ?? null,
       seed: options.seed,
-      order: "row groups in the shuffled order of `seed`, epoch 0, one pass; rows in file order",
+      order: "one pass (epoch 0); row groups of the train side in the shuffled order of `seed`, of the val side in that of seed 0 (the order evaluation reads); rows in file order",
       tokenizer: encoding.name,
       vocab_size: encoding.vocabSize,
       eot: encoding.eot,
@@ -278,7 +280,9 @@ export const exportTokenShards = (
       split = side
       const half = source.withSplit(side)
       const resumeHere = here !== undefined && at?.split === side
-      const start = resumeHere ? { ...here!, tokenOffset: 0 } : half.start(options.seed)
+      // The held-out side in the order evaluation reads it (Packer.validationBatches: seed 0),
+      // the training side in the order of the run's seed.
+      const start = resumeHere ? { ...here!, tokenOffset: 0 } : half.start(side === "val" ? VALIDATION_SEED : options.seed)
       if (!resumeHere) here = undefined
       let skip = resumeHere ? here!.consumed : 0
       let first = resumeHere

@@ -122,7 +122,9 @@ describe("llm.c token shards", () => {
       // The packer's held-out windows (what `eval` measures) are this val stream, in this order.
       const B = 2
       const T = 16
-      const heldOut = yield* Packer.validationBatches(encoding, sourceFor().withSplit("val"), { batch: B, context: T, maxTokens: 64 })
+      // The whole held-out set: every full batch of the val side.
+      const heldOut = yield* Packer.validationBatches(encoding, sourceFor().withSplit("val"), { batch: B, context: T, maxTokens: 1_000_000 })
+      expect(heldOut.length).toBe(Math.floor((bySplit.val.length - 1) / (B * T)))
       heldOut.forEach((batch, k) => {
         for (let b = 0; b < B; b++) {
           const start = (k * B + b) * T
