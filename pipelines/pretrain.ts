@@ -91,6 +91,18 @@ export interface PretrainResult {
   readonly stoppedBy: string | undefined
 }
 
+/** What a newcomer can do with the run just trained: the commands, ready to paste. */
+export const nextSteps = (runDir: string, prompt: string) => {
+  const rows: Array<[string, string]> = [
+    [`glassbox generate ${runDir} --prompt ${JSON.stringify(prompt === "" ? "The" : prompt)}`, "continue a prompt"],
+    [`glassbox chat ${runDir}`, "talk to it turn by turn"],
+    [`glassbox interpret attention ${runDir} --html attention.html`, "open it up (also logit-lens, induction, patch)"],
+    [`glassbox plot ${runDir}`, "the loss curves as a page"]
+  ]
+  const width = Math.max(...rows.map(([command]) => command.length))
+  return ["next:", ...rows.map(([command, what]) => `  ${command.padEnd(width)}  ${what}`)].join("\n")
+}
+
 /** Decodes a sample continuation of `prompt` (or of end-of-text when empty). */
 export const sampleText = (model: GPT, encoding: Encoding, config: PipelineConfig) =>
   Effect.gen(function* () {
@@ -349,6 +361,7 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
       const sample = yield* sampleText(model, encoding, config)
       yield* metrics.record({ event: "sample", step: steps, prompt: config.generate.prompt, text: sample, elapsed_s: elapsed() })
       yield* say(`\nsample (${config.generate.preset}):\n${sample}\n`)
+      yield* say(nextSteps(runDir, config.generate.prompt))
       return { model, initialEval, finalEval, steps: results, checkpoint: saved, sample, stoppedBy: undefined } satisfies PretrainResult
     })
   )
