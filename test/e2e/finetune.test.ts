@@ -61,9 +61,16 @@ describe("fine-tuning from model.init", () => {
     sourceLoss = evals(source).at(-1)!.loss
   }, 240_000)
 
+  /** The uninterrupted fine-tune, run once and shared by the tests that need it. */
+  let referenceRun: Promise<{ r: Awaited<ReturnType<typeof runCli>>; runDir: string }> | undefined
+  const reference = () =>
+    (referenceRun ??= (async () => {
+      const { file, runDir } = config("reference")
+      return { r: await runCli(["run", file]), runDir }
+    })())
+
   it("starts at the source model's held-out loss, not at ln(V), and keeps its shape", async () => {
-    const { file, runDir } = config("reference")
-    const r = await runCli(["run", file])
+    const { r, runDir } = await reference()
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain(`fine-tuning from ${source}`)
     expect(r.stdout).toContain("2 layers, 2 heads, d_model 32")
@@ -75,18 +82,21 @@ describe("fine-tuning from model.init", () => {
   }, 240_000)
 
   it("killed with SIGKILL and resumed: the same losses and final state as the uninterrupted run", async () => {
-    const reference = path.join(root, "reference", "run")
+    const { runDir: referenceDir } = await reference()
     const { file, runDir } = config("killed")
     const first = startCli(["run", file])
-    await waitFor(() => stepsLogged(runDir) >= 4, first.finished)
+    await waitFor(() => stepsLogged(runDir) >= 4, first.finished).catch(async (e: Error) => {
+      const ended = await first.finished
+      throw new Error(`${e.message}: exit ${ended.code}, ${stepsLogged(runDir)} steps logged; ${ended.stderr.trim().split("\n").slice(-3).join(" | ")}`)
+    })
     first.child.kill("SIGKILL")
     expect((await first.finished).signal).toBe("SIGKILL")
     const resumed = await runCli(["resume", runDir])
     expect(resumed.code, resumed.stderr).toBe(0)
     expect(resumed.stdout).toMatch(/resuming .* at step \d+/)
-    expect([...stepLosses(runDir)]).toEqual([...stepLosses(reference)])
+    expect([...stepLosses(runDir)]).toEqual([...stepLosses(referenceDir)])
     const a = latestCheckpoint(runDir)
-    const b = latestCheckpoint(reference)
+    const b = latestCheckpoint(referenceDir)
     expect(a.step).toBe(STEPS)
     expect(a.model).toBe(b.model)
     expect(a.optimizer).toBe(b.optimizer)
