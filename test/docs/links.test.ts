@@ -120,7 +120,13 @@ describe("figures the docs quote", () => {
 
   it("config/tiny.json is the tiny model the pages describe", () => {
     const config = JSON.parse(readFileSync(join(root, "config/tiny.json"), "utf8")) as { model: Record<string, unknown>; tokenizer: string }
-    expect(config.tokenizer).toBe("gpt2")
-    expect(config.model).toMatchObject({ layers: 2, heads: 4, d_model: 64, d_ff: 256, context: 64, tied: true })
+    expect(config.tokenizer).toBe("bytes")
+    expect(config.model).toMatchObject({ layers: 4, heads: 4, d_model: 128, d_ff: 512, context: 64, tied: true })
+    const shipped: ModelConfig = { ...gpt2SmallConfig, vocabSize: 257, layers: 4, heads: 4, dModel: 128, dFF: 512, context: 64 }
+    for (const page of ["model.md", "tokens-and-embeddings.md"]) {
+      const text = readFileSync(join(docsDir, page), "utf8")
+      expect(text, page).toContain(count(shipped))
+      expect(text, page).toContain(embedding(shipped))
+    }
   })
 })
