@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { parseArgs } from "node:util"
 import { parseBackendChoice, selectBackend } from "../src/backend/backend.ts"
-import { estimateStepMemory } from "../src/backend/memory-budget.ts"
+import { estimateStepMemory } from "../src/train/memory-budget.ts"
 import type { ModelConfig } from "../src/model/config.ts"
 import { initGPT } from "../src/model/gpt.ts"
 import { defaultAdamW } from "../src/train/adamw.ts"
@@ -66,7 +66,7 @@ const flopsPerToken = (c: ModelConfig) => {
 }
 
 const gpt2Small: ModelConfig = { vocabSize: 50257, context: 1024, dModel: 768, layers: 12, heads: 12, dFF: 3072, dropout: 0, position: "learned", tied: true, gelu: "tanh", lnEps: 1e-5 }
-/** The largest batch whose estimated training step (src/backend/memory-budget.ts) fits `bytes`. */
+/** The largest batch whose estimated training step (src/train/memory-budget.ts) fits `bytes`. */
 const largestBatch = (model: ModelConfig, bytes: number) => {
   let batch = 1
   while (estimateStepMemory(model, batch + 1).totalBytes <= bytes) batch++

@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Chunk, Data, Effect, Layer, Stream } from "effect"
 import { TensorBackend, TensorBackendLive } from "../src/backend/backend.ts"
-import { checkStepMemory } from "../src/backend/memory-budget.ts"
+import { checkStepMemory } from "../src/train/memory-budget.ts"
 import type { LoadedCheckpoint } from "../src/checkpoint/checkpointer.ts"
 import { Checkpointer } from "../src/checkpoint/service.ts"
 import type { PipelineConfig } from "../src/config/schema.ts"

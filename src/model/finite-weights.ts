@@ -4,7 +4,7 @@
 // model never holds one (the trainer stops on a non-finite loss), so finding one means the file
 // is damaged: refused with the tensor named, before anything is generated from it.
 import { Data, Effect } from "effect"
-import type { GPT } from "../model/gpt.ts"
+import type { GPT } from "./gpt.ts"
 
 export class WeightsNotFinite extends Data.TaggedError("WeightsNotFinite")<{
   readonly source: string

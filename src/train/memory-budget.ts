@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs"
 import { totalmem } from "node:os"
 import { parameterCount, type ModelConfig } from "../model/config.ts"
 import { chunkRows } from "../model/loss.ts"
-import { maxTensorBytes } from "./limits.ts"
+import { maxTensorBytes } from "../backend/limits.ts"
 
 export const WASM_HEAP_LIMIT_BYTES = 4_294_901_760
 /** Keep headroom for fragmentation and the allocator's own growth steps. */

@@ -1,7 +1,7 @@
 // The wasm heap guard: a training step that cannot fit the 4 GB heap is refused before it
 // starts, with a message naming the config values to reduce; one that fits passes.
 import { describe, expect, it } from "@effect/vitest"
-import { checkStepMemory, checkWasmHeap, estimateStepMemory, machineMemoryBytes } from "../../src/backend/memory-budget.ts"
+import { checkStepMemory, checkWasmHeap, estimateStepMemory, machineMemoryBytes } from "../../src/train/memory-budget.ts"
 import { gpt2SmallConfig, parameterCount } from "../../src/model/config.ts"
 
 describe("wasm heap budget", () => {
