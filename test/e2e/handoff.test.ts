@@ -21,7 +21,12 @@ import { DocumentSource } from "../../src/data/document-source.ts"
 import { dataLayer } from "../../src/data/config.ts"
 import { Packer } from "../../src/data/packer.ts"
 import { evaluate } from "../../src/eval/evaluator.ts"
+import { dataExport } from "../../src/data/export.ts"
+import { shippedCorpusPath } from "../../src/data/document-source.ts"
 import { readTokenShard } from "../../src/format/token-shards.ts"
+import { PassThrough } from "node:stream"
+import { tempDir } from "../data/fixtures.ts"
+import { hubServer } from "../data/hub-server.ts"
 import { saveWeights } from "../../src/model/weights.ts"
 import { makeEncoding } from "../../src/tokenizer/tokenizer.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
@@ -128,6 +133,27 @@ describe("hand-off to llm.c and back, from the command line", () => {
     expect(resumed.stdout).toContain("resumed and finished")
     expect(digest(killed)).toEqual(digest(reference))
   })
+})
+
+describe("data export from the Hub", () => {
+  it.scoped("FineWeb through a loopback Hub with a row filter: the filter applies, the manifest records source and filter", () =>
+    Effect.gen(function* () {
+      const server = yield* hubServer({ repos: { "HuggingFaceFW/fineweb": { "sample/10BT/000_00000.parquet": fs.readFileSync(shippedCorpusPath) } } })
+      const cacheDir = yield* tempDir
+      const out = yield* tempDir
+      const sink = () => new PassThrough().resume()
+      const common = { tokenizer: "bytes" as const, endpoint: server.endpoint, cacheDir, env: {}, workers: 0, out: sink(), err: sink() }
+      const all = yield* dataExport("fineweb-10BT", path.join(out, "all"), { ...common, format: "nanogpt" })
+      const long = yield* dataExport("fineweb-10BT", path.join(out, "long"), { ...common, format: "nanogpt", filters: ["token_count >= 5000"] })
+      expect(long.manifest.settings.source).toEqual({ source: "fineweb", dataset: "fineweb-10BT", revision: "main", shards: "all", filters: ["token_count >= 5000"] })
+      expect(all.manifest.settings.source).toMatchObject({ source: "fineweb", filters: [] })
+      const docs = (m: typeof all.manifest) => m.documents.train + m.documents.val
+      expect(docs(long.manifest)).toBeGreaterThan(0)
+      expect(docs(long.manifest)).toBeLessThan(docs(all.manifest))
+      // The same corpus read from the local file gives the same tokens as through the Hub.
+      const local = yield* dataExport(shippedCorpusPath, path.join(out, "local"), { ...common, format: "nanogpt" })
+      expect(local.manifest.files.map((f) => f.sha256)).toEqual(all.manifest.files.map((f) => f.sha256))
+    }))
 })
 
 describe("pipelines/handoff.ts", () => {
