@@ -7,7 +7,7 @@
 // for the checkout under test. Only commands that need the network (FineWeb on the Hub) or a
 // terminal (the menu) are not run; they are still checked to parse.
 import { describe, expect, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -118,10 +118,17 @@ describe("README and docs commands", () => {
     expect(problems, problems.join("\n")).toEqual([])
   })
 
-  it("every command runs as written against what npm start leaves", () => {
+  it("every command runs as written against what npm start leaves", async () => {
     const { dir, env } = scratch()
-    const run = (command: string) => spawnSync("bash", ["-c", command], { cwd: dir, env, encoding: "utf8", timeout: 300_000, stdio: ["ignore", "pipe", "pipe"] })
-    const start = run("npm start")
+    // Asynchronous on purpose: a blocking spawnSync would starve the test worker's own messaging.
+    const run = (command: string) =>
+      new Promise<{ status: number; stderr: string }>((resolve) => {
+        const child = execFile("bash", ["-c", command], { cwd: dir, env, encoding: "utf8", timeout: 300_000, maxBuffer: 64 * 1024 * 1024 }, (error, _out, stderr) =>
+          resolve({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stderr })
+        )
+        child.stdin?.end()
+      })
+    const start = await run("npm start")
     expect(start.status, start.stderr).toBe(0)
     expect(fs.existsSync(path.join(dir, "runs", "tiny", "latest"))).toBe(true)
     const runnable = commands.filter((c) => skipReason(c) === undefined)
@@ -133,8 +140,11 @@ describe("README and docs commands", () => {
       const command = localise(c.command, dir)
       if (done.has(command)) continue
       done.add(command)
-      const r = run(command)
-      if (r.status !== 0 || /internal error|\n\s+at /.test(r.stderr)) failures.push(`${c.file}:${c.line}: ${c.command}\n  exit ${r.status}: ${r.stderr.trim().split("\n").slice(-3).join("\n  ")}`)
+      const r = await run(command)
+      // A command the page shows being refused ("# refused: …") must fail the documented way.
+      const refused = /#\s*refused\b/.test(c.command)
+      const ok = refused ? r.status === 1 && r.stderr.trim().split("\n").length === 1 : r.status === 0
+      if (!ok || /internal error|\n\s+at /.test(r.stderr)) failures.push(`${c.file}:${c.line}: ${c.command}\n  exit ${r.status}: ${r.stderr.trim().split("\n").slice(-3).join("\n  ")}`)
     }
     expect(failures, failures.join("\n")).toEqual([])
   }, 1_800_000)
