@@ -25,6 +25,53 @@ interface CpuData {
   refCount: number
 }
 
+// ---------------------------------------------------------------------------------------------
+// Recycled output arrays. A training step allocates the same large arrays every step; left to the
+// garbage collector, each is zero-filled on allocation and counts as "external memory" that
+// makes V8 run a full mark-compact every few hundred MB (about ten per config-B step). Arrays a
+// kernel allocated are returned to a pool when their tensor is disposed and handed out again,
+// unless they escaped: read out by dataSync()/data() (the caller may keep the array), given to a
+// cpu kernel that may return a view of it, or shared by a second tensor.
+const POOL_BYTES = Number(process.env.GLASSBOX_POOL_MB ?? 1024) * 2 ** 20
+const poolable = new WeakSet<Float32Array>()
+const pool = new Map<number, Float32Array[]>()
+let pooledBytes = 0
+
+/**
+ * A float32 array for a kernel that writes every element: recycled when one of this length is
+ * free, otherwise taken without zero-filling. Small ones stay ordinary.
+ */
+export const uninit = (n: number): Float32Array => {
+  if (n < 1024) return new Float32Array(n)
+  const free = pool.get(n)?.pop()
+  if (free !== undefined) {
+    pooledBytes -= free.byteLength
+    poolable.add(free)
+    return free
+  }
+  const bytes = Buffer.allocUnsafeSlow(n * 4)
+  const array = new Float32Array(bytes.buffer, bytes.byteOffset, n)
+  poolable.add(array)
+  return array
+}
+
+/** The array may be kept by someone else from now on: never recycle it. */
+export const escape = (values: unknown): void => {
+  if (values instanceof Float32Array) poolable.delete(values)
+}
+
+const recycle = (values: unknown): void => {
+  if (!(values instanceof Float32Array) || !poolable.has(values) || pooledBytes + values.byteLength > POOL_BYTES) return
+  poolable.delete(values)
+  const list = pool.get(values.length)
+  if (list === undefined) pool.set(values.length, [values])
+  else list.push(values)
+  pooledBytes += values.byteLength
+}
+
+/** Bytes held for reuse (for tests and benches). */
+export const pooledArrayBytes = () => pooledBytes
+
 /** The cpu backend under its own name, with typed-array access for the kernels. */
 export class NativeBackend extends MathBackendCPU {
   /** The float32 storage of a tensor (converted once if a kernel left another array type). */
@@ -50,19 +97,31 @@ export class NativeBackend extends MathBackendCPU {
   refs(t: { dataId: object }): number {
     return (this.data.get(t.dataId) as CpuData).refCount
   }
+
+  /** Marks a tensor's array as possibly shared, so it is never recycled. */
+  escapeData(dataId: object): void {
+    escape((this.data.get(dataId) as CpuData | undefined)?.values)
+  }
+
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    this.escapeData(dataId)
+    return super.readSync(dataId)
+  }
+
+  override read(dataId: object): Promise<tf.backend_util.BackendValues> {
+    this.escapeData(dataId)
+    return super.read(dataId)
+  }
+
+  override disposeData(dataId: object, force?: boolean): boolean {
+    const values = (this.data.get(dataId) as CpuData | undefined)?.values
+    const freed = super.disposeData(dataId, force)
+    if (freed && !this.data.has(dataId)) recycle(values)
+    return freed
+  }
 }
 
 const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1)
-
-/**
- * A float32 array for a kernel that writes every element: taken without zero-filling (one pass
- * over memory saved per op; `new Float32Array` would clear it first). Small ones stay ordinary.
- */
-const uninit = (n: number): Float32Array => {
-  if (n < 1024) return new Float32Array(n)
-  const bytes = Buffer.allocUnsafeSlow(n * 4)
-  return new Float32Array(bytes.buffer, bytes.byteOffset, n)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Matrix products. C = op(A)·op(B) per batch member; batch dims broadcast when one side has one
@@ -428,6 +487,7 @@ const makeFusedOps = (addon: NativeAddon): FusedOps => {
       // Re-issue each parameter under a new data id over the same (updated) memory: caches keyed
       // on a weight's identity (the transposed head used for decoding) see that it changed.
       for (const { param } of items) {
+        escape(valuesOf(param)) // shared by the old and the new data id for a moment
         const same = tensorOver(valuesOf(param), param.shape)
         param.assign(same)
         same.dispose()
@@ -435,6 +495,14 @@ const makeFusedOps = (addon: NativeAddon): FusedOps => {
     }
   }
 }
+
+/** cpu kernels that never return a view of an input's array under a new data id. */
+const NON_ALIASING = new Set([
+  "Reshape", "Identity", "Cast", "ZerosLike", "OnesLike", "Fill", "Floor", "Range", "Less", "Greater", "Equal", "LessEqual",
+  "GreaterEqual", "NotEqual", "LogicalAnd", "LogicalOr", "Select", "Maximum", "Minimum", "Abs", "Pow", "Erf", "Sigmoid", "Relu",
+  "Pad", "Tile", "OneHot", "Mean", "Prod", "Min", "ArgMax", "ArgMin", "Cumsum", "ExpandDims", "Squeeze", "Step", "Sign", "Round",
+  "Ceil", "Log1p", "Expm1", "Sin", "Cos", "Atan2", "Mod", "FloorDiv", "AddN", "RandomUniform", "RandomNormal"
+])
 
 let registered = false
 
@@ -458,7 +526,15 @@ export const registerNativeBackend = (addon: NativeAddon): void => {
   for (const [name, op] of Object.entries(BINARY)) overrides.set(name, (f) => binary(addon, op, f))
   for (const [name, op] of Object.entries(UNARY)) overrides.set(name, (f) => unary(addon, op, f))
   for (const config of tf.getKernelsForBackend("cpu")) {
-    const cpuKernel = config.kernelFunc as unknown as Kernel
+    const plain = config.kernelFunc as unknown as Kernel
+    // A cpu kernel may hand back a view of its input's array (Slice, StridedSlice, Unpack, …):
+    // its inputs escape the pool, except for kernels known to make new arrays or share data ids.
+    const cpuKernel: Kernel = NON_ALIASING.has(config.kernelName)
+      ? plain
+      : (args) => {
+          for (const t of Object.values(args.inputs)) if (t !== undefined) args.backend.escapeData(t.dataId)
+          return plain(args)
+        }
     const replace = overrides.get(config.kernelName)
     tf.registerKernel({
       ...config,

@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { fusedOps } from "../../src/backend/fused.ts"
+import { pooledArrayBytes } from "../../src/backend/native.ts"
 import { Rng } from "../../src/rng/rng.ts"
 import { useBackend } from "../helpers.ts"
 import { nativeTestsRun } from "./native-setup.ts"
@@ -252,5 +253,30 @@ describe.runIf(nativeTestsRun)("native fused operations against the plain formul
     const expected = ts.reduce((s, t) => s + Array.from(t.dataSync()).reduce((a, x) => a + x * x, 0), 0)
     expect(Math.abs(fusedOps()!.sumOfSquares(ts) - expected) / expected).toBeLessThan(1e-9)
     tf.dispose(ts)
+  })
+
+  it("recycles a disposed tensor's array, but never one that was read out or could be viewed", async () => {
+    await tf.setBackend("native")
+    const x = tensor([64, 64], 60)
+    const first = tf.exp(x)
+    const kept = first.dataSync() // escapes: the caller may keep this array
+    const copy = Array.from(kept)
+    first.dispose()
+    const second = tf.exp(tf.neg(x))
+    expect(Array.from(kept)).toEqual(copy)
+    const before = pooledArrayBytes()
+    const third = tf.tanh(x)
+    third.dispose() // never read: its array goes back to the pool …
+    expect(pooledArrayBytes()).toBe(before + 64 * 64 * 4)
+    const fourth = tf.tanh(tf.add(x, 1)) // … and the next array of that length comes from it
+    expect(pooledArrayBytes()).toBeLessThanOrEqual(before + 64 * 64 * 4)
+    // A cpu kernel that may return a view of its input: the input escapes.
+    const base = tf.exp(x)
+    const view = tf.unstack(base)[3]
+    const viewCopy = Array.from(view.dataSync())
+    base.dispose()
+    tf.dispose(tf.sigmoid(tf.exp(tf.exp(x))))
+    expect(Array.from(view.dataSync())).toEqual(viewCopy)
+    tf.dispose([x, second, fourth, view])
   })
 })
