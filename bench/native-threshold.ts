@@ -1,7 +1,8 @@
-// Where a matrix product starts to pay for a second thread on this machine: each product timed on
-// one OpenBLAS thread and on all of them, printed as JSON lines, then the smallest size (in
-// FLOPs, 2·M·N·K) from which every larger one is faster threaded. The native backend's default
-// (gemm_thread_flops in src/backend/native/glassbox_native.c) comes from this measurement.
+// Where a second thread starts to pay on this machine: each matrix product timed on one OpenBLAS
+// thread and on all of them, and an element-wise pass (a + b) on one OpenMP thread and on all,
+// printed as JSON lines, then the smallest size from which every larger one is faster threaded.
+// The native backend's defaults (gemm_thread_flops and parallel_elements in
+// src/backend/native/glassbox_native.c) come from this measurement.
 //   npx tsx bench/native-threshold.ts [--reps 20]
 import { parseArgs } from "node:util"
 import { loadNativeAddon, nativeThreads } from "../src/backend/native-addon.ts"
@@ -43,9 +44,38 @@ const rows = shapes.map(([M, K, N]) => {
   process.stdout.write(JSON.stringify(row) + "\n")
   return row
 })
+const timeAdd = (n: number, multi: boolean) => {
+  addon.configure(threads, defaults.gemmThreadFlops, multi ? 1 : Number.MAX_SAFE_INTEGER)
+  const a = new Float32Array(n).fill(1)
+  const b = new Float32Array(n).fill(2)
+  const out = new Float32Array(n)
+  const strides = Int32Array.from([0, 0, 1])
+  const reps2 = Math.max(20, Math.min(2000, Math.ceil(2e8 / n)))
+  addon.binary(0, a, b, out, 1, 1, n, strides, strides)
+  const t0 = performance.now()
+  for (let i = 0; i < reps2; i++) addon.binary(0, a, b, out, 1, 1, n, strides, strides)
+  return ((performance.now() - t0) * 1000) / reps2
+}
+const adds = [4096, 16384, 32768, 65536, 131072, 262144, 1048576, 4194304].map((n) => {
+  const single = timeAdd(n, false)
+  const threaded = timeAdd(n, true)
+  const row = { bench: "native-threshold", op: "add", elements: n, single_us: Number(single.toFixed(1)), threaded_us: Number(threaded.toFixed(1)), threads, threaded_faster: threaded < single }
+  process.stdout.write(JSON.stringify(row) + "\n")
+  return row
+})
 addon.configure(threads, defaults.gemmThreadFlops, defaults.parallelElements)
-const sorted = [...rows].sort((a, b) => a.flops - b.flops)
-const from = sorted.findIndex((_, i) => sorted.slice(i).every((r) => r.threaded_faster))
+const crossover = <T extends { threaded_faster: boolean }>(list: T[], size: (r: T) => number) => {
+  const sorted = [...list].sort((a, b) => size(a) - size(b))
+  const from = sorted.findIndex((_, i) => sorted.slice(i).every((r) => r.threaded_faster))
+  return from < 0 ? null : size(sorted[from])
+}
 process.stdout.write(
-  JSON.stringify({ bench: "native-threshold", threads, crossover_flops: from < 0 ? null : sorted[from].flops, configured_flops: defaults.gemmThreadFlops }) + "\n"
+  JSON.stringify({
+    bench: "native-threshold",
+    threads,
+    gemm_crossover_flops: crossover(rows, (r) => r.flops),
+    configured_gemm_flops: defaults.gemmThreadFlops,
+    elementwise_crossover: crossover(adds, (r) => r.elements),
+    configured_elements: defaults.parallelElements
+  }) + "\n"
 )
