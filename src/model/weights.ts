@@ -111,7 +111,7 @@ export const configFromWeights = (
         return refuse(`--heads ${sources.heads} contradicts the ${config.heads} heads recorded in ${origin === "metadata" ? `metadata ${CONFIG_KEY}` : "config.json"}`, where)
       }
       if (config.position === "learned" && tensors["wpe.weight"] === undefined) {
-        return refuse(`no wpe.weight: this GPT-2 layout has no position table, and only a model recorded as rope or alibi may lack one`, where)
+        return refuse(`no wpe.weight: this GPT-2 layout has no position table, and only a model recorded as rope or alibi may lack one`)
       }
       return Effect.succeed({ config, origin })
     }

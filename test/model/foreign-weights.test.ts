@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { openModel } from "../../src/model/reference.ts"
+import { encodeSafetensors, readSafetensorsFile } from "../../src/format/safetensors.ts"
 import { loadWeights } from "../../src/model/weights.ts"
 import { maxAbsDiff, useBackend } from "../helpers.ts"
 
@@ -80,6 +81,18 @@ describe("foreign GPT-2 weights", () => {
     Effect.gen(function* () {
       const error = yield* Effect.flip(openModel(path.join(fixtures, "w64-bf16-prefix-untied"), { heads: 4 }))
       expect(error.message).toContain("--heads 4 contradicts the 2 heads recorded in config.json")
+    })
+  )
+
+  it.effect("a file without wpe.weight is refused even with a config.json, naming the weights file", () =>
+    Effect.gen(function* () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-foreign-"))
+      const source = yield* readSafetensorsFile(path.join(fixtures, "w32-f16-buffers", "model.safetensors"))
+      delete source.tensors["wpe.weight"]
+      fs.writeFileSync(path.join(dir, "model.safetensors"), encodeSafetensors(source.tensors))
+      fs.copyFileSync(path.join(fixtures, "w32-f16-buffers", "config.json"), path.join(dir, "config.json"))
+      const error = yield* Effect.flip(openModel(dir))
+      expect(error.message).toBe(`${path.join(dir, "model.safetensors")}: no wpe.weight: this GPT-2 layout has no position table, and only a model recorded as rope or alibi may lack one`)
     })
   )
 })
