@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
 import { registerFusedOps, type FusedOps } from "./fused.ts"
+import { segmentSumInto } from "./segment-sum.ts"
 import type { NativeAddon } from "./native-addon.ts"
 
 export const NATIVE_BACKEND = "native"
@@ -365,7 +366,7 @@ const gather: (fallback: Kernel) => Kernel = (fallback) => (args) => {
   return b.out([...indices.shape, ...x.shape.slice(1)], out)
 }
 
-// out[s] = Σ_{i : ids[i] = s} x[i]: the gradient of gather (every embedding lookup).
+// The gradient of gather (every embedding lookup): src/backend/segment-sum.ts.
 const unsortedSegmentSum: (fallback: Kernel) => Kernel = (fallback) => (args) => {
   const { inputs, backend: b, attrs } = args
   const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo }
@@ -374,16 +375,8 @@ const unsortedSegmentSum: (fallback: Kernel) => Kernel = (fallback) => (args) =>
   const outer = sizeOf(segmentIds.shape)
   const innerShape = x.shape.slice(segmentIds.shape.length)
   const inner = sizeOf(innerShape)
-  const xs = b.f32(x)
-  const ids = b.i32(segmentIds)
   const out = new Float32Array(numSegments * inner)
-  for (let i = 0; i < outer; i++) {
-    const s = ids[i]
-    if (s < 0 || s >= numSegments) continue
-    const src = i * inner
-    const dst = s * inner
-    for (let j = 0; j < inner; j++) out[dst + j] += xs[src + j]
-  }
+  segmentSumInto(b.f32(x), b.i32(segmentIds), out, outer, inner, numSegments)
   return b.out([numSegments, ...innerShape], out)
 }
 

@@ -7,6 +7,7 @@
 //    We transpose explicitly (choosing the cheaper of two algebraically equal plans) and split
 //    batches into zero-copy 2-D views of the wasm heap.
 import * as tf from "@tensorflow/tfjs"
+import { segmentSumInto } from "./segment-sum.ts"
 
 type TensorInfo = tf.TensorInfo
 type KernelFunc = (args: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }) => TensorInfo
@@ -33,9 +34,7 @@ const replaceKernel = (name: string, kernelFunc: KernelFunc) => {
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1)
 
 // ---------------------------------------------------------------------------------------------
-// UnsortedSegmentSum: out[s] = Σ_{i : ids[i] = s} x[i]. The gradient of gather(params, idx) is
-// unsortedSegmentSum(dy, idx, params.shape[0]): each looked-up row sends its gradient back to
-// the row it came from, summed when a token appears more than once.
+// UnsortedSegmentSum: the gradient of gather (src/backend/segment-sum.ts).
 const unsortedSegmentSum: KernelFunc = ({ inputs, backend, attrs }) => {
   const b = backend as WasmBackend
   const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo }
@@ -49,13 +48,7 @@ const unsortedSegmentSum: KernelFunc = ({ inputs, backend, attrs }) => {
   const ids = b.typedArrayFromHeap(segmentIds)
   const o = b.typedArrayFromHeap(out)
   o.fill(0)
-  for (let i = 0; i < outer; i++) {
-    const s = ids[i]
-    if (s < 0 || s >= numSegments) continue
-    const src = i * inner
-    const dst = s * inner
-    for (let j = 0; j < inner; j++) o[dst + j] += xs[src + j]
-  }
+  segmentSumInto(xs as Float32Array, ids as Int32Array, o as Float32Array, outer, inner, numSegments)
   return out
 }
 

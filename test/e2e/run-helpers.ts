@@ -9,6 +9,10 @@ import * as path from "node:path"
 
 export interface SmallRun {
   readonly steps: number
+  readonly backend?: string
+  readonly heads?: number
+  readonly batch?: number
+  readonly evalEvery?: number
   readonly dModel?: number
   readonly layers?: number
   readonly context?: number
@@ -23,12 +27,12 @@ export const writeRunConfig = (dir: string, o: SmallRun): string => {
     file,
     JSON.stringify({
       run: { dir: path.join(dir, "run"), seed: 11 },
-      backend: "wasm",
+      backend: o.backend ?? "wasm",
       tokenizer: "bytes",
-      model: { layers: o.layers ?? 2, heads: 2, d_model: o.dModel ?? 64, d_ff: 4 * (o.dModel ?? 64), context: o.context ?? 32, dropout: 0.1 },
+      model: { layers: o.layers ?? 2, heads: o.heads ?? 2, d_model: o.dModel ?? 64, d_ff: 4 * (o.dModel ?? 64), context: o.context ?? 32, dropout: 0.1 },
       data: { val_fraction: 0.05 },
-      train: { steps: o.steps, batch: 4, warmup_steps: 2, lr: 3e-3, min_lr: 3e-4 },
-      eval: { every: 0, tokens: 512 },
+      train: { steps: o.steps, batch: o.batch ?? 4, warmup_steps: 2, lr: 3e-3, min_lr: 3e-4 },
+      eval: { every: o.evalEvery ?? 0, tokens: 512 },
       checkpoint: { every: o.every ?? 0, keep: o.keep ?? 2 },
       generate: { max_new_tokens: 4 }
     })
@@ -43,9 +47,12 @@ export interface Finished {
   readonly stderr: string
 }
 
-/** A running CLI process with its output collected. */
-export const startCli = (args: readonly string[], input?: string) => {
-  const child: ChildProcess = spawn(process.execPath, ["bin/glassbox.js", ...args], { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] })
+/** A running CLI process with its output collected; `env` adds to the environment. */
+export const startCli = (args: readonly string[], input?: string, env: Record<string, string> = {}) => {
+  const child: ChildProcess = spawn(process.execPath, ["bin/glassbox.js", ...args], {
+    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    env: { ...process.env, ...env }
+  })
   if (input !== undefined) child.stdin!.end(input)
   let stdout = ""
   let stderr = ""
@@ -59,7 +66,7 @@ export const startCli = (args: readonly string[], input?: string) => {
 }
 
 /** Runs the CLI to completion. */
-export const runCli = (args: readonly string[], input?: string) => startCli(args, input).finished
+export const runCli = (args: readonly string[], input?: string, env: Record<string, string> = {}) => startCli(args, input, env).finished
 
 /** Resolves once `ready()` holds, checking every `everyMs`; rejects if the process ends first. */
 export const waitFor = (ready: () => boolean, ended: Promise<unknown>, everyMs = 2) =>

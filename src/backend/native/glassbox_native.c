@@ -70,6 +70,36 @@ static inline float fast_expf(float x) {
 // tanh u = 1 − 2/(e^{2u} + 1): exact at 0 and ±inf, and vectorises through fast_expf.
 static inline float fast_tanhf(float u) { return 1.0f - 2.0f / (fast_expf(2.0f * u) + 1.0f); }
 
+// max of x[0..n) over 16 lanes (vectorises; a NaN anywhere makes the result NaN).
+static inline float max_f32(const float* restrict x, int64_t n) {
+  float lane[16];
+  for (int j = 0; j < 16; j++) lane[j] = -INFINITY;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) lane[j] = (x[i + j] > lane[j] || x[i + j] != x[i + j]) ? x[i + j] : lane[j];
+  float m = -INFINITY;
+  for (int j = 0; j < 16; j++) m = (lane[j] > m || lane[j] != lane[j]) ? lane[j] : m;
+  for (; i < n; i++) m = (x[i] > m || x[i] != x[i]) ? x[i] : m;
+  return m;
+}
+
+// One row's softmax: out = exp(in − max) / Σ exp(in − max), in and out may be the same array.
+// Returns the max and the sum, from which logsumexp = log(sum) + max.
+typedef struct {
+  float max;
+  double sum;
+} softmax_stats;
+
+static inline softmax_stats softmax_row(const float* in, float* out, int64_t n) {
+  float max = max_f32(in, n);
+  if (max == -INFINITY) max = 0;  // a fully masked row
+  for (int64_t j = 0; j < n; j++) out[j] = fast_expf(in[j] - max);
+  const double sum = sum_f32(out, n);
+  const float inv = (float)(1.0 / sum);
+  for (int64_t j = 0; j < n; j++) out[j] *= inv;
+  return (softmax_stats){max, sum};
+}
+
 // Below these sizes one thread is faster: waking the others costs more than the work.
 static double gemm_thread_flops = 4e6;  // 2·M·N·K; measured by bench/native-threshold.ts
 static int64_t parallel_elements = 32768;
@@ -229,14 +259,9 @@ static napi_value xent_forward(napi_env env, napi_callback_info info) {
       losses[r] = NAN;
       continue;
     }
-    float max = row[0];
-    for (int64_t j = 1; j < V; j++) max = row[j] > max ? row[j] : max;
     const float picked = row[target];
-    for (int64_t j = 0; j < V; j++) row[j] = fast_expf(row[j] - max);
-    const double sum = sum_f32(row, V);
-    const float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < V; j++) row[j] *= inv;
-    losses[r] = log(sum) + (double)max - (double)picked;
+    const softmax_stats st = softmax_row(row, row, V);
+    losses[r] = log(st.sum) + (double)st.max - (double)picked;
   }
   double total = 0;
   for (int64_t r = 0; r < n; r++) total += losses[r];
@@ -417,16 +442,7 @@ static napi_value softmax_forward(napi_env env, napi_callback_info info) {
   int64_t rows = inum(env, argv[2]), cols = inum(env, argv[3]);
   REQUIRE((uint64_t)(rows * cols) <= x_len && (uint64_t)(rows * cols) <= y_len, "softmax_forward: arrays too short");
 #pragma omp parallel for schedule(static) if (rows * cols >= parallel_elements) num_threads(n_threads)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * cols;
-    float* yr = y + r * cols;
-    float max = -INFINITY;
-    for (int64_t j = 0; j < cols; j++) max = xr[j] > max ? xr[j] : max;
-    if (max == -INFINITY) max = 0;  // a fully masked row: exp(−inf − 0) = 0, then 0/0 like tfjs
-    for (int64_t j = 0; j < cols; j++) yr[j] = fast_expf(xr[j] - max);
-    const float inv = (float)(1.0 / sum_f32(yr, cols));
-    for (int64_t j = 0; j < cols; j++) yr[j] *= inv;
-  }
+  for (int64_t r = 0; r < rows; r++) softmax_row(x + r * cols, y + r * cols, cols);
   return NULL;
 }
 
