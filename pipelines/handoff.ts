@@ -26,7 +26,7 @@ import { DocumentSource } from "../src/data/document-source.ts"
 import { EXPORT_MANIFEST, exportTokenShards, type ExportManifest } from "../src/data/export.ts"
 import { DocumentTokenizer } from "../src/data/tokenize-pool.ts"
 import { evaluate, type EvalResult } from "../src/eval/evaluator.ts"
-import { writeFileAtomic } from "../src/format/atomic.ts"
+import { ReadFailed, writeFileAtomic } from "../src/format/atomic.ts"
 import { readTokenShard, type TokenShardFormat } from "../src/format/token-shards.ts"
 import { Probes } from "../src/interpret/probes.ts"
 import { inductionHtml } from "../src/interpret/render-html.ts"
@@ -118,7 +118,11 @@ export interface HandoffBack {
 export const handoffBack = (o: HandoffBackOptions): Effect.Effect<HandoffBack, unknown> =>
   Effect.gen(function* () {
     const dataDir = path.join(o.dir, "data")
-    const manifest = JSON.parse(yield* Effect.promise(() => fs.readFile(path.join(dataDir, EXPORT_MANIFEST), "utf8"))) as ExportManifest
+    const manifestFile = path.join(dataDir, EXPORT_MANIFEST)
+    const manifest = yield* Effect.tryPromise({
+      try: async () => JSON.parse(await fs.readFile(manifestFile, "utf8")) as ExportManifest,
+      catch: (e) => new ReadFailed({ path: manifestFile, reason: `${(e as Error).message} (run handoffOut into this directory first)` })
+    })
     const format = manifest.settings.format as TokenShardFormat
     const imported = yield* importLlmcModel(o.trained, o.runDir, { config: o.config, tokenizer: o.config.tokenizer as TokenizerName })
     const { checkpoint } = yield* latestGoodCheckpoint(o.runDir)

@@ -10,7 +10,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { decodeConfig, type ConfigError } from "../config/load.ts"
 import { PipelineConfig, tokenizerVocabSizes } from "../config/schema.ts"
-import type { ReadFailed, WriteFailed } from "../format/atomic.ts"
+import { type ReadFailed, WriteFailed } from "../format/atomic.ts"
 import {
   llmcParameterCount,
   llmcProblems,
@@ -54,8 +54,8 @@ export const exportLlmcModel = (
     yield* writeLlmcModelFile(file, config, values, dtype)
     // Read back what was written: the header is what llm.c will see.
     const written = yield* readLlmcModelFile(file)
-    const stat = yield* Effect.promise(() => fs.stat(file))
-    return { file, header: written.header, parameters: llmcParameterCount(written.header), bytes: stat.size }
+    const bytes = llmcParameterCount(written.header) * (written.header.version === 3 ? 4 : 2) + 1024
+    return { file, header: written.header, parameters: llmcParameterCount(written.header), bytes }
   })
 
 export class ImportRefused extends Data.TaggedError("ImportRefused")<{ readonly source: string; readonly reason: string }> {
@@ -128,7 +128,10 @@ export const importLlmcModel = (
       { onLeft: (e) => Effect.fail(e), onRight: (c) => Effect.succeed(c) }
     )
 
-    yield* Effect.promise(() => fs.mkdir(runDir, { recursive: true }))
+    yield* Effect.tryPromise({
+      try: () => fs.mkdir(runDir, { recursive: true }),
+      catch: (e) => new WriteFailed({ path: runDir, reason: `create directory: ${(e as Error).message}` })
+    })
     const gpt = gptFromValues(decoded.config, decoded.tensors)
     const optimizer = initAdamW(gpt.params)
     const saved = yield* saveCheckpoint(

@@ -132,6 +132,12 @@ export class ExportRefused extends Data.TaggedError("ExportRefused")<{ readonly 
 
 const refuse = (dir: string, reason: string) => new ExportRefused({ dir, reason })
 
+const makeDirectory = (dir: string) =>
+  Effect.tryPromise({
+    try: () => fs.mkdir(dir, { recursive: true }),
+    catch: (e) => new WriteFailed({ path: dir, reason: `create directory: ${(e as Error).message}` })
+  })
+
 /** uint16 files cannot hold a vocabulary of 65,536 or more. */
 const vocabularyProblem = (tokenizer: string, vocabSize: number, dir: string): ExportRefused | undefined =>
   vocabSize > MAX_SHARD_VOCAB
@@ -200,7 +206,7 @@ export const exportTokenShards = (
       source: options.source
     }
 
-    yield* Effect.promise(() => fs.mkdir(dir, { recursive: true }))
+    yield* makeDirectory(dir)
     const previous = yield* readManifest(dir)
     if (previous !== undefined && JSON.stringify(previous.settings) !== JSON.stringify(settings)) {
       const changed = Object.keys(settings).filter((k) => JSON.stringify(previous.settings[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]))
@@ -411,6 +417,7 @@ export const dataExport = (target: string, dir: string, flags: DataExportFlags) 
     // Refused before any data is listed, downloaded or tokenised.
     const tooLarge = vocabularyProblem(tokenizer, tokenizerVocabSizes[tokenizer], dir)
     if (tooLarge !== undefined) return yield* tooLarge
+    yield* makeDirectory(dir)
     const out = flags.out ?? process.stdout
     const err = flags.err ?? process.stderr
     const described: ExportedSource = {
