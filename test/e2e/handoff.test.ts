@@ -7,7 +7,7 @@
 // The model is the committed numpy fixture (test/fixtures/llmc/make_fixture.py): exporting its
 // import must give back the fixture's bytes exactly, in both versions, which checks the writer
 // against files glassbox did not write.
-import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
@@ -52,6 +52,7 @@ const digest = (dir: string) => Object.fromEntries(fs.readdirSync(dir).sort().ma
 describe("hand-off to llm.c and back, from the command line", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-handoff-"))
   const run = path.join(dir, "from-llmc")
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
   it("import llmc gives a run that export writes back byte for byte (v3 and v5), and generate/eval accept", () => {
     const imported = glassbox("import", "llmc", V3, run, "--set", "eval.tokens=256", "--set", "train.batch=2")
