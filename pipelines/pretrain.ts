@@ -1,12 +1,15 @@
-// The main job as a short Effect program over the services: documents → packed batches →
-// training steps, with held-out evaluation, metrics, a progress line and checkpoints on the
-// way, then a sample from the trained model. A run resumes from its newest good checkpoint and
-// continues exactly as if it had never stopped: same weights, AdamW moments, schedule position,
-// dropout RNG and data cursor. SIGINT/SIGTERM finish the current step, save, and exit cleanly.
-// `glassbox run config/tiny.json` executes it; copy it to experiment (the services come from
-// layers, so a test swaps in a fixture source).
+// The main job as a composition over the services: source → packer → trainer → taps → sample.
+// Documents are packed into windows (DocumentSource, Packer), grouped into steps and handed to
+// the Trainer service; after every step a row of small taps runs — metrics, progress, held-out
+// evaluation (Evaluator), checkpoints (Checkpointer), signals — and at the end the Generator
+// writes a sample. A run resumes from its newest good checkpoint and continues exactly as if it
+// had never stopped: same weights, AdamW moments, schedule position, dropout RNG and data cursor.
+// SIGINT/SIGTERM finish the current step, save, and exit cleanly. Every line the run prints is
+// worded in `say` below. `glassbox run config/tiny.json` executes it; copy it to experiment (the
+// services come from layers, so a test swaps in a fixture source, an in-memory checkpointer, or
+// another optimizer through TrainerChoice).
 import * as tf from "@tensorflow/tfjs"
-import { Chunk, Data, Effect, Layer, Stream } from "effect"
+import { Chunk, Context, Data, Effect, Layer, Stream } from "effect"
 import { TensorBackend, TensorBackendLive } from "../src/backend/backend.ts"
 import { checkStepMemory } from "../src/train/memory-budget.ts"
 import type { LoadedCheckpoint } from "../src/checkpoint/checkpointer.ts"
@@ -17,18 +20,21 @@ import { dataLayer } from "../src/data/config.ts"
 import { DocumentSource } from "../src/data/document-source.ts"
 import { DocumentTokenizer } from "../src/data/tokenize-pool.ts"
 import { Packer } from "../src/data/packer.ts"
-import { evaluate, type EvalResult } from "../src/eval/evaluator.ts"
-import { generateTokens } from "../src/generate/generator.ts"
+import type { EvalResult } from "../src/eval/evaluator.ts"
+import { Evaluator } from "../src/eval/service.ts"
+import { Generator } from "../src/generate/service.ts"
 import { presets } from "../src/generate/sampling.ts"
 import { parameterCount, type ModelConfig } from "../src/model/config.ts"
 import { initGPT, type GPT } from "../src/model/gpt.ts"
 import { openInitModel } from "../src/model/reference.ts"
+import { Model } from "../src/model/service.ts"
 import { Tokenizer, type Encoding } from "../src/tokenizer/tokenizer.ts"
 import type { AdamWState } from "../src/train/adamw.ts"
-import { metricsLog, truncateMetricsAfter } from "../src/train/metrics.ts"
+import { metricsLog, truncateMetricsAfter, type MetricsLog } from "../src/train/metrics.ts"
 import { formatDuration, makeProgress } from "../src/train/progress.ts"
 import type { RngState } from "../src/rng/rng.ts"
-import { Trainer, type NonFiniteLoss, type OutlierWindow, type StepResult } from "../src/train/trainer.ts"
+import { Trainer, TrainerChoice } from "../src/train/service.ts"
+import type { NonFiniteLoss, OutlierWindow, StepResult, TokenWindows, TrainerRestore } from "../src/train/trainer.ts"
 
 export const modelConfigOf = (config: PipelineConfig, vocabSize: number): ModelConfig => ({
   vocabSize,
@@ -63,13 +69,14 @@ export const trainerConfigOf = (config: PipelineConfig) => ({
  * (shipped corpus, local parquet files or a Hub dataset, with its tokenizer pool and caches), and
  * the run directory's checkpoints.
  */
-export const pipelineLayer = (config: PipelineConfig) =>
-  Layer.mergeAll(
-    TensorBackendLive(config.backend),
-    Tokenizer.layer(config.tokenizer),
-    dataLayer(config.data, { tokenizer: config.tokenizer }),
-    Checkpointer.files(config.run.dir)
-  )
+export const pipelineLayer = (config: PipelineConfig) => Layer.merge(sharedLayer(config), Checkpointer.files(config.run.dir))
+
+/**
+ * The layers several runs of one experiment can share (backend, tokenizer, data): built once,
+ * with a Checkpointer per run directory swapped in for each run.
+ */
+export const sharedLayer = (config: PipelineConfig) =>
+  Layer.mergeAll(TensorBackendLive(config.backend), Tokenizer.layer(config.tokenizer), dataLayer(config.data, { tokenizer: config.tokenizer }))
 
 /** A non-finite loss stopped the run; the last good state was saved first. */
 export class TrainingDiverged extends Data.TaggedError("TrainingDiverged")<{ readonly cause: NonFiniteLoss; readonly saved: string }> {
@@ -103,11 +110,13 @@ export const nextSteps = (runDir: string, prompt: string) => {
   return ["next:", ...rows.map(([command, what]) => `  ${command.padEnd(width)}  ${what}`)].join("\n")
 }
 
-/** Decodes a sample continuation of `prompt` (or of end-of-text when empty). */
-export const sampleText = (model: GPT, encoding: Encoding, config: PipelineConfig) =>
+/** Decodes a sample continuation of the config's prompt (or of end-of-text when empty). */
+export const sample = (config: PipelineConfig) =>
   Effect.gen(function* () {
+    const { config: modelConfig, encoding } = yield* Model
+    const generator = yield* Generator
     const promptIds = config.generate.prompt === "" ? [encoding.eot] : encoding.encode(config.generate.prompt)
-    const ids = yield* generateTokens(model, promptIds.slice(-model.config.context), {
+    const ids = yield* generator.generate(promptIds.slice(-modelConfig.context), {
       maxNewTokens: config.generate.max_new_tokens,
       sampling: presets[config.generate.preset],
       seed: config.generate.seed,
@@ -115,6 +124,10 @@ export const sampleText = (model: GPT, encoding: Encoding, config: PipelineConfi
     }).pipe(Stream.runCollect)
     return config.generate.prompt + encoding.decode(Chunk.toReadonlyArray(ids))
   })
+
+/** `sample` for a GPT held outside the services. */
+export const sampleText = (model: GPT, encoding: Encoding, config: PipelineConfig) =>
+  sample(config).pipe(Effect.provide(Generator.live.pipe(Layer.provideMerge(Model.fromGPT(model, encoding)))))
 
 /**
  * Listens for SIGINT/SIGTERM for the life of the scope; the run polls `received` after each step.
@@ -167,6 +180,126 @@ const restoredOptimizer = (loaded: LoadedCheckpoint, model: GPT): AdamWState => 
   return { step: loaded.optimizer.step, m: asVariables(loaded.optimizer.m), v: asVariables(loaded.optimizer.v) }
 }
 
+/** Every line a training run prints, worded in one place. */
+export const say = {
+  fineTuning: (init: string) => `fine-tuning from ${init}`,
+  warning: (note: string) => `warning: ${note}`,
+  resuming: (runDir: string, step: number, from: string) => `resuming ${runDir} at step ${step} from ${from}`,
+  backend: (description: string) => `backend: ${description}`,
+  model: (mc: ModelConfig, encoding: Encoding) =>
+    `model: ${(parameterCount(mc) / 1e6).toFixed(2)}M parameters (${mc.layers} layers, ${mc.heads} heads, d_model ${mc.dModel}, context ${mc.context}, ${mc.position} positions, ${encoding.name} vocabulary ${encoding.vocabSize})`,
+  plan: (config: PipelineConfig, startStep: number) => {
+    const { batch, accumulate, steps } = config.train
+    const { context } = config.model
+    return `training: steps ${startStep}→${steps} × ${accumulate} × ${batch} windows × ${context} tokens = ${((steps - startStep) * accumulate * batch * context).toLocaleString("en-US")} tokens → ${config.run.dir}`
+  },
+  initialEval: (e: EvalResult) => `held-out loss at start: ${e.loss.toFixed(4)} (perplexity ${e.perplexity.toFixed(1)}, ${e.tokens.toLocaleString("en-US")} tokens)`,
+  complete: (runDir: string, startStep: number, steps: number) =>
+    `${runDir} is complete: it is at step ${startStep} and train.steps is ${steps}; to train further raise train.steps (e.g. glassbox resume ${runDir} --set train.steps=${Math.max(2 * startStep, startStep + 1)})`,
+  skipped: (r: StepResult) => `step ${r.step}: skipped (loss ${r.loss.toFixed(4)}, gradient norm ${r.gradNorm.toFixed(3)} are outliers)`,
+  eval: (step: number, e: EvalResult) => `step ${step}: held-out loss ${e.loss.toFixed(4)} (perplexity ${e.perplexity.toFixed(1)})`,
+  stopped: (signal: string, step: number, runDir: string) => `stopped by ${signal} at step ${step}; checkpoint saved. Resume with: glassbox resume ${runDir}`,
+  finalEval: (config: PipelineConfig, finalEval: EvalResult, initialEval: EvalResult | undefined, seconds: number, stepsRun: number) => {
+    const { batch, accumulate, steps } = config.train
+    return `held-out loss after ${steps} steps: ${finalEval.loss.toFixed(4)} (perplexity ${finalEval.perplexity.toFixed(1)}${initialEval ? `; started at ${initialEval.loss.toFixed(4)}` : ""}) in ${formatDuration(seconds)}, ${Math.round((stepsRun * accumulate * batch * config.model.context) / seconds).toLocaleString("en-US")} tokens/s overall`
+  },
+  saved: (path: string) => `saved ${path}`,
+  stoppedAfterLast: (signal: string) => `stopped by ${signal} after the last step; the run is complete`,
+  sample: (config: PipelineConfig, text: string) => `\nsample (${config.generate.preset}):\n${text}\n`,
+  nextSteps: (config: PipelineConfig) => nextSteps(config.run.dir, config.generate.prompt)
+} as const
+
+const print = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
+
+/** Where a run starts: fresh (or fine-tuned) weights, or everything its newest good checkpoint holds. */
+interface StartingPoint {
+  readonly model: GPT
+  readonly restored: TrainerRestore | undefined
+  readonly tokensSeen: number
+  readonly cursor: DataCursor
+}
+
+const startingPoint = (config: PipelineConfig, resume: boolean) =>
+  Effect.gen(function* () {
+    const backend = yield* TensorBackend
+    const encoding = yield* Tokenizer
+    const source = yield* DocumentSource
+    const checkpointer = yield* Checkpointer
+    const runDir = config.run.dir
+    const { batch, steps } = config.train
+    const { context } = config.model
+    if (!resume) {
+      // Fine-tuning starts from model.init's weights and shape; pretraining from GPT-2's init.
+      const init = config.model.init
+      const initial = init === undefined ? undefined : (yield* openInitModel(init, { tokenizer: encoding.name, window: context, dropout: config.model.dropout })).model
+      const modelConfig = initial?.config ?? modelConfigOf(config, encoding.vocabSize)
+      const tooBig = checkStepMemory(backend, initial === undefined ? modelConfig : { ...modelConfig, context }, batch)
+      if (tooBig !== undefined) {
+        initial?.dispose()
+        return yield* tooBig
+      }
+      const model = initial ?? initGPT(modelConfig, config.run.seed)
+      if (init !== undefined) yield* print(say.fineTuning(init))
+      // Steps logged by an earlier attempt that was killed before its first checkpoint will run again.
+      yield* truncateMetricsAfter(runDir, -1)
+      return { model, restored: undefined, tokensSeen: 0, cursor: source.start(config.run.seed) } satisfies StartingPoint
+    }
+    const { checkpoint, notes } = yield* checkpointer.latestGood
+    for (const note of notes) yield* print(say.warning(note))
+    const s = checkpoint.state
+    const model = checkpoint.model
+    const extra = (s.extra ?? {}) as { outliers?: OutlierWindow }
+    const restored: TrainerRestore = { steps: s.step, optimizer: restoredOptimizer(checkpoint, model), rng: s.rng as unknown as RngState, outliers: extra.outliers }
+    // A resume with nothing left to train writes nothing (see the check in `pretrain`).
+    if (s.step < steps) {
+      yield* truncateMetricsAfter(runDir, s.step)
+      yield* metricsLog(runDir).record({ event: "resume", step: s.step, from: checkpoint.dir })
+      yield* print(say.resuming(runDir, s.step, checkpoint.dir))
+    }
+    return { model, restored, tokensSeen: s.tokensSeen, cursor: s.cursor as DataCursor } satisfies StartingPoint
+  })
+
+/** What the taps share: where the data stands, the last evaluation, the last save. */
+interface RunState {
+  tokensSeen: number
+  cursor: DataCursor
+  lastEval: EvalResult | undefined
+  lastSaved: { step: number; at: number }
+}
+
+type Signals = Effect.Effect.Success<typeof stopSignals>
+
+/** Saves a checkpoint of the run as it stands; a signal that arrived before or during the save is answered by it. */
+const saveCheckpoint = (config: PipelineConfig, run: RunState, stop: Signals, metrics: MetricsLog, elapsed: () => number) => (step: number) =>
+  Effect.gen(function* () {
+    const checkpointer = yield* Checkpointer
+    const { gpt, encoding } = yield* Model
+    const trainer = yield* (yield* Trainer).state
+    stop.state.saving = true
+    return yield* checkpointer.save(
+      gpt,
+      trainer.optimizer,
+      encoding.name,
+      {
+        step,
+        tokensSeen: run.tokensSeen,
+        cursor: run.cursor,
+        rng: [...trainer.rng],
+        config,
+        metrics: run.lastEval ? { val_loss: run.lastEval.loss, val_perplexity: run.lastEval.perplexity } : {},
+        extra: { outliers: trainer.outliers }
+      },
+      config.checkpoint.keep
+    ).pipe(
+      Effect.tap(() => Effect.sync(() => (stop.state.saved = stop.state.received !== undefined))),
+      Effect.ensuring(Effect.sync(() => (stop.state.saving = false))),
+      Effect.tap((p) => {
+        run.lastSaved = { step, at: performance.now() }
+        return metrics.record({ event: "checkpoint", step, path: p, elapsed_s: elapsed() })
+      })
+    )
+  })
+
 /**
  * Trains as `config` says. With `resume`, continues from the Checkpointer's newest good
  * checkpoint; the caller has already checked that `config` only changes what may change.
@@ -178,191 +311,126 @@ export const pretrain = (config: PipelineConfig, resume = false) =>
       const encoding = yield* Tokenizer
       const source = yield* DocumentSource
       const pool = yield* DocumentTokenizer
-      const checkpointer = yield* Checkpointer
       const runDir = config.run.dir
       const metrics = metricsLog(runDir)
-      const say = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
       const { batch, accumulate, steps } = config.train
       const { context } = config.model
 
-      // Fresh weights, or everything a checkpoint holds.
-      let model: GPT
-      let trainer: Trainer
-      let tokensSeen = 0
-      let cursor: DataCursor = source.start(config.run.seed)
-      if (!resume) {
-        // Fine-tuning starts from model.init's weights and shape; pretraining from GPT-2's init.
-        const init = config.model.init
-        const initial = init === undefined ? undefined : (yield* openInitModel(init, { tokenizer: encoding.name, window: context, dropout: config.model.dropout })).model
-        const modelConfig = initial?.config ?? modelConfigOf(config, encoding.vocabSize)
-        const tooBig = checkStepMemory(backend, initial === undefined ? modelConfig : { ...modelConfig, context }, batch)
-        if (tooBig !== undefined) {
-          initial?.dispose()
-          return yield* tooBig
-        }
-        model = initial ?? initGPT(modelConfig, config.run.seed)
-        if (init !== undefined) yield* say(`fine-tuning from ${init}`)
-        trainer = new Trainer(model, trainerConfigOf(config), config.run.seed)
-        // Steps logged by an earlier attempt that was killed before its first checkpoint will run again.
-        yield* truncateMetricsAfter(runDir, -1)
-      } else {
-        const { checkpoint, notes } = yield* checkpointer.latestGood
-        for (const note of notes) yield* say(`warning: ${note}`)
-        const s = checkpoint.state
-        model = checkpoint.model
-        const extra = (s.extra ?? {}) as { outliers?: OutlierWindow }
-        trainer = new Trainer(model, trainerConfigOf(config), config.run.seed, {
-          steps: s.step,
-          optimizer: restoredOptimizer(checkpoint, model),
-          rng: s.rng as unknown as RngState,
-          outliers: extra.outliers
-        })
-        tokensSeen = s.tokensSeen
-        cursor = s.cursor as DataCursor
-        // A resume with nothing left to train writes nothing (see the check below).
-        if (s.step < steps) {
-          yield* truncateMetricsAfter(runDir, s.step)
-          yield* metrics.record({ event: "resume", step: s.step, from: checkpoint.dir })
-          yield* say(`resuming ${runDir} at step ${s.step} from ${checkpoint.dir}`)
-        }
-      }
-      yield* Effect.addFinalizer(() => Effect.sync(() => tf.dispose([...trainer.optimizer.m.values(), ...trainer.optimizer.v.values()])))
-      const mc = model.config
-      const startStep = trainer.step
-      yield* say(`backend: ${backend.description}`)
-      yield* say(
-        `model: ${(parameterCount(mc) / 1e6).toFixed(2)}M parameters (${mc.layers} layers, ${mc.heads} heads, d_model ${mc.dModel}, context ${mc.context}, ${mc.position} positions, ${encoding.name} vocabulary ${encoding.vocabSize})`
-      )
-      if (startStep < steps) yield* say(`training: steps ${startStep}→${steps} × ${accumulate} × ${batch} windows × ${context} tokens = ${((steps - startStep) * accumulate * batch * context).toLocaleString("en-US")} tokens → ${runDir}`)
+      // The services of this run: the model it starts from, and the trainer that continues it.
+      const start = yield* startingPoint(config, resume)
+      const model = start.model
+      const trainerLayer = yield* TrainerChoice
+      const modelLayer = Model.fromGPT(model, encoding)
+      const services = yield* Layer.build(Layer.provideMerge(trainerLayer(trainerConfigOf(config), config.run.seed, start.restored), modelLayer))
+      const trainer = Context.get(services, Trainer)
+      const startStep = start.restored?.steps ?? 0
+      const run: RunState = { tokensSeen: start.tokensSeen, cursor: start.cursor, lastEval: undefined, lastSaved: { step: startStep, at: performance.now() } }
 
-      const heldOut = yield* Packer.validationBatches(encoding, source.withSplit("val"), { batch, context, maxTokens: config.eval.tokens })
+      yield* print(say.backend(backend.description))
+      yield* print(say.model(model.config, encoding))
+      if (startStep < steps) yield* print(say.plan(config, startStep))
+
+      const evaluation = yield* Layer.build(Evaluator.heldOut({ batch, context, maxTokens: config.eval.tokens }).pipe(Layer.provide(modelLayer)))
+      const evaluator = Context.get(evaluation, Evaluator)
       const started = performance.now()
       const elapsed = () => (performance.now() - started) / 1000
-      const runEval = (step: number) =>
-        evaluate(model, heldOut).pipe(
-          Effect.tap((r) => metrics.record({ event: "eval", step, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens, elapsed_s: elapsed() }))
-        )
-      let lastEval: EvalResult | undefined
-      let lastSaved = { step: startStep, at: performance.now() }
+      const evaluate = (step: number) =>
+        evaluator.evaluate.pipe(Effect.tap((r) => metrics.record({ event: "eval", step, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens, elapsed_s: elapsed() })))
       const stop = yield* stopSignals
-      const checkpoint = (step: number) =>
-        Effect.sync(() => (stop.state.saving = true)).pipe(Effect.zipRight(checkpointer.save(
-          model,
-          trainer.optimizer,
-          encoding.name,
-          {
-            step,
-            tokensSeen,
-            cursor,
-            rng: [...trainer.rngState()],
-            config,
-            metrics: lastEval ? { val_loss: lastEval.loss, val_perplexity: lastEval.perplexity } : {},
-            extra: { outliers: trainer.outliers }
-          },
-          config.checkpoint.keep
-        )),
-          // A signal that arrived before or during this save is answered by it.
-          Effect.tap(() => Effect.sync(() => (stop.state.saved = stop.state.received !== undefined))),
-          Effect.ensuring(Effect.sync(() => (stop.state.saving = false))),
-          Effect.tap((p) => {
-            lastSaved = { step, at: performance.now() }
-            return metrics.record({ event: "checkpoint", step, path: p, elapsed_s: elapsed() })
-          })
-        )
+      const checkpoint = (step: number) => saveCheckpoint(config, run, stop, metrics, elapsed)(step).pipe(Effect.provide(services))
 
       let initialEval: EvalResult | undefined
       if (startStep === 0) {
-        initialEval = yield* runEval(0)
-        yield* say(`held-out loss at start: ${initialEval.loss.toFixed(4)} (perplexity ${initialEval.perplexity.toFixed(1)}, ${initialEval.tokens.toLocaleString("en-US")} tokens)`)
+        initialEval = yield* evaluate(0)
+        yield* print(say.initialEval(initialEval))
       }
       if (startStep >= steps) {
-        yield* say(`${runDir} is complete: it is at step ${startStep} and train.steps is ${steps}; to train further raise train.steps (e.g. glassbox resume ${runDir} --set train.steps=${Math.max(2 * startStep, startStep + 1)})`)
+        yield* print(say.complete(runDir, startStep, steps))
         return { model, initialEval, finalEval: undefined, steps: [], checkpoint: undefined, sample: undefined, stoppedBy: undefined } satisfies PretrainResult
       }
 
       const progress = makeProgress(steps, startStep)
       const results: StepResult[] = []
+
+      // One step: the trainer's update, then where the data now stands. A non-finite loss was
+      // not applied, so the weights are the last good state: save it, then stop.
+      const trainStep = (windows: ReadonlyArray<TokenWindows & { readonly cursor: DataCursor }>) =>
+        trainer.step(windows).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              run.cursor = windows[windows.length - 1].cursor
+              run.tokensSeen += windows.reduce((n, w) => n + w.batch * w.context, 0)
+            })
+          ),
+          Effect.catchTag("NonFiniteLoss", (cause) =>
+            Effect.gen(function* () {
+              const at = (yield* trainer.state).steps
+              yield* progress.done
+              const saved = yield* checkpoint(at)
+              yield* metrics.record({ event: "stop", step: at, reason: cause.message })
+              return yield* new TrainingDiverged({ cause, saved })
+            })
+          )
+        )
+
+      // The taps, in the order they run after each step.
+      const metricsTap = (r: StepResult) =>
+        Effect.all([
+          metrics.record({ event: "step", step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.gradNorm, tokens_per_s: r.tokensPerSecond, tokens: run.tokensSeen, elapsed_s: elapsed() }),
+          r.skipped ? metrics.record({ event: "skip", step: r.step, loss: r.loss, grad_norm: r.gradNorm, reason: `outlier beyond ${config.train.skip_outlier_z} standard deviations` }) : Effect.void
+        ])
+      const progressTap = (r: StepResult) => Effect.zipRight(progress.step(r), r.skipped ? progress.note(say.skipped(r)) : Effect.void)
+      const evaluationTap = (r: StepResult) =>
+        config.eval.every > 0 && r.step % config.eval.every === 0 && r.step < steps && stop.state.received === undefined
+          ? evaluate(r.step).pipe(
+              Effect.tap((e) => Effect.sync(() => (run.lastEval = e))),
+              Effect.flatMap((e) => progress.note(say.eval(r.step, e)))
+            )
+          : Effect.void
       const minutes = config.checkpoint.every_minutes
+      const checkpointTap = (r: StepResult) => {
+        const byStep = config.checkpoint.every > 0 && r.step % config.checkpoint.every === 0
+        const byTime = minutes > 0 && performance.now() - run.lastSaved.at >= minutes * 60_000
+        const bySignal = stop.state.received !== undefined
+        return r.step < steps && (byStep || byTime || bySignal) ? checkpoint(r.step) : Effect.void
+      }
+
       // Data preparation runs ahead of the step: tokenised in worker threads, `prefetch` batches deep.
-      yield* Packer.batches(encoding, source, { batch, context, cursor, tokenizer: pool, prefetch: Math.max(config.data.prefetch, accumulate) }).pipe(
+      yield* Packer.batches(encoding, source, { batch, context, cursor: run.cursor, tokenizer: pool, prefetch: Math.max(config.data.prefetch, accumulate) }).pipe(
         Stream.grouped(accumulate),
         Stream.take(steps - startStep),
-        Stream.mapEffect((group) => {
-          const windows = Chunk.toReadonlyArray(group)
-          return trainer.trainStep(windows).pipe(
-            Effect.tap(() =>
-              Effect.sync(() => {
-                cursor = windows[windows.length - 1].cursor
-                tokensSeen += windows.reduce((n, w) => n + w.batch * w.context, 0)
-              })
-            ),
-            // The failed step was not applied: the weights are the last good state.
-            Effect.catchTag("NonFiniteLoss", (cause) =>
-              progress.done.pipe(
-                Effect.zipRight(checkpoint(trainer.step)),
-                Effect.tap(() => metrics.record({ event: "stop", step: trainer.step, reason: cause.message })),
-                Effect.flatMap((saved) => Effect.fail(new TrainingDiverged({ cause, saved })))
-              )
-            )
-          )
-        }),
+        Stream.mapEffect((group) => trainStep(Chunk.toReadonlyArray(group))),
         // Let a pending SIGINT/SIGTERM handler run before deciding whether to save and stop.
         Stream.tap(() => yieldToEventLoop),
-        Stream.tap((r) =>
-          Effect.all([
-            progress.step(r),
-            metrics.record({ event: "step", step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.gradNorm, tokens_per_s: r.tokensPerSecond, tokens: tokensSeen, elapsed_s: elapsed() }),
-            r.skipped
-              ? Effect.zipRight(
-                  metrics.record({ event: "skip", step: r.step, loss: r.loss, grad_norm: r.gradNorm, reason: `outlier beyond ${config.train.skip_outlier_z} standard deviations` }),
-                  progress.note(`step ${r.step}: skipped (loss ${r.loss.toFixed(4)}, gradient norm ${r.gradNorm.toFixed(3)} are outliers)`)
-                )
-              : Effect.void,
-            Effect.sync(() => results.push(r))
-          ])
-        ),
-        Stream.tap((r) =>
-          config.eval.every > 0 && r.step % config.eval.every === 0 && r.step < steps && stop.state.received === undefined
-            ? runEval(r.step).pipe(
-                Effect.tap((e) => Effect.sync(() => (lastEval = e))),
-                Effect.flatMap((e) => progress.note(`step ${r.step}: held-out loss ${e.loss.toFixed(4)} (perplexity ${e.perplexity.toFixed(1)})`))
-              )
-            : Effect.void
-        ),
-        Stream.tap((r) => {
-          const byStep = config.checkpoint.every > 0 && r.step % config.checkpoint.every === 0
-          const byTime = minutes > 0 && performance.now() - lastSaved.at >= minutes * 60_000
-          const bySignal = stop.state.received !== undefined
-          return r.step < steps && (byStep || byTime || bySignal) ? checkpoint(r.step) : Effect.void
-        }),
+        Stream.tap((r) => Effect.all([progressTap(r), metricsTap(r), Effect.sync(() => results.push(r))])),
+        Stream.tap(evaluationTap),
+        Stream.tap(checkpointTap),
         Stream.takeUntil(() => stop.state.received !== undefined),
         Stream.runDrain
       )
       yield* progress.done
-      if (stop.state.received !== undefined && trainer.step < steps) {
+      const stepsTaken = (yield* trainer.state).steps
+      if (stop.state.received !== undefined && stepsTaken < steps) {
         const signal = stop.state.received
-        yield* metrics.record({ event: "stop", step: trainer.step, reason: signal })
-        yield* say(`stopped by ${signal} at step ${trainer.step}; checkpoint saved. Resume with: glassbox resume ${runDir}`)
+        yield* metrics.record({ event: "stop", step: stepsTaken, reason: signal })
+        yield* print(say.stopped(signal, stepsTaken, runDir))
         return { model, initialEval, finalEval: undefined, steps: results, checkpoint: undefined, sample: undefined, stoppedBy: signal } satisfies PretrainResult
       }
-      const finalEval = yield* runEval(steps)
-      lastEval = finalEval
-      const seconds = elapsed()
-      yield* say(
-        `held-out loss after ${steps} steps: ${finalEval.loss.toFixed(4)} (perplexity ${finalEval.perplexity.toFixed(1)}${initialEval ? `; started at ${initialEval.loss.toFixed(4)}` : ""}) in ${formatDuration(seconds)}, ${Math.round((results.length * accumulate * batch * context) / seconds).toLocaleString("en-US")} tokens/s overall`
-      )
+      const finalEval = yield* evaluate(steps)
+      run.lastEval = finalEval
+      yield* print(say.finalEval(config, finalEval, initialEval, elapsed(), results.length))
       const saved = yield* checkpoint(steps)
-      yield* say(`saved ${saved}`)
+      yield* print(say.saved(saved))
       if (stop.state.received !== undefined) {
         // The signal came after the last step: the run is complete and saved; only the sample is skipped.
-        yield* say(`stopped by ${stop.state.received} after the last step; the run is complete`)
+        yield* print(say.stoppedAfterLast(stop.state.received))
         return { model, initialEval, finalEval, steps: results, checkpoint: saved, sample: undefined, stoppedBy: stop.state.received } satisfies PretrainResult
       }
-      const sample = yield* sampleText(model, encoding, config)
-      yield* metrics.record({ event: "sample", step: steps, prompt: config.generate.prompt, text: sample, elapsed_s: elapsed() })
-      yield* say(`\nsample (${config.generate.preset}):\n${sample}\n`)
-      yield* say(nextSteps(runDir, config.generate.prompt))
-      return { model, initialEval, finalEval, steps: results, checkpoint: saved, sample, stoppedBy: undefined } satisfies PretrainResult
+      const text = yield* sample(config).pipe(Effect.provide(Generator.live.pipe(Layer.provideMerge(modelLayer))))
+      yield* metrics.record({ event: "sample", step: steps, prompt: config.generate.prompt, text, elapsed_s: elapsed() })
+      yield* print(say.sample(config, text))
+      yield* print(say.nextSteps(config))
+      return { model, initialEval, finalEval, steps: results, checkpoint: saved, sample: text, stoppedBy: undefined } satisfies PretrainResult
     })
   )
 

@@ -39,7 +39,7 @@ describe("pretrain pipeline on the shipped corpus", () => {
         const ckpt = path.join(dir, latest)
         const state = JSON.parse(fs.readFileSync(path.join(ckpt, "state.json"), "utf8"))
         expect(state.step).toBe(40)
-        expect(state.tokensSeen).toBe(40 * 8 * 64)
+        expect(state.tokensSeen).toBe(40 * config.train.batch * config.model.context)
         for (const f of ["model.safetensors", "optimizer.safetensors"]) expect(yield* sha256File(path.join(ckpt, f))).toBe(state.sha256[f])
         expect(fs.readdirSync(path.join(dir, "checkpoints")).sort()).toEqual(["step-00000020", "step-00000040"])
 
