@@ -78,6 +78,18 @@ describe("hand-off to llm.c and back, from the command line", () => {
     expect(evaluated.stdout).toMatch(/held-out loss \d+\.\d+/)
   })
 
+  it("an imported model opens in interpret and fine-tunes with resume", () => {
+    const ft = path.join(dir, "fine-tune")
+    const imported = glassbox("import", "llmc", V5, ft, "--set", "train.steps=2", "--set", "train.warmup_steps=1", "--set", "train.batch=2", "--set", "eval.tokens=128", "--set", "eval.every=0")
+    expect(imported.code, imported.stderr).toBe(0)
+    const lens = glassbox("interpret", "logit-lens", ft, "--text", "the whale")
+    expect(lens.code, lens.stderr).toBe(0)
+    const resumed = glassbox("resume", ft)
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stdout).toContain("resuming")
+    expect(fs.readdirSync(path.join(ft, "checkpoints")).sort()).toEqual(["step-00000000", "step-00000002"])
+  })
+
   it("refusals are one line and exit 1", async () => {
     await useBackend("cpu")
     const erf = path.join(dir, "erf.safetensors")
