@@ -222,6 +222,15 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   const int ldb = tb ? (int)K : (int)N;
   const int ldc = (int)N;
   const double flops = 2.0 * (double)M * (double)N * (double)K;
+  // One row times a matrix (decoding one token: h·Wᵀ over the vocabulary) is a matrix-vector
+  // product, which OpenBLAS's gemv streams faster than its gemm. A one-row A is contiguous
+  // whether transposed or not.
+  if (M == 1 && batch == 1 && beta == 0.0f) {
+    blas_threads(flops >= gemm_thread_flops ? blas_max_threads() : 1);
+    if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, B, (int)K, A, 1, 0.0f, C, 1);
+    else cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)N, 1.0f, B, (int)N, A, 1, 0.0f, C, 1);
+    return NULL;
+  }
   if (flops >= gemm_thread_flops) {
     blas_threads(blas_max_threads());
     for (int64_t b = 0; b < batch; b++)
