@@ -162,6 +162,34 @@ const batchMatMul = (addon: NativeAddon, fallback: Kernel): Kernel => (args) => 
   return b.out([...outBatch, M, N], out)
 }
 
+// tf.fused.matMul: the product, then the bias, then the activation, each a native kernel.
+const ACTIVATIONS: Record<string, string> = { relu: "Relu", relu6: "Relu6", elu: "Elu", sigmoid: "Sigmoid", leakyrelu: "LeakyRelu", prelu: "Prelu" }
+
+const fusedMatMul = (product: Kernel, add: Kernel, fallback: Kernel): Kernel => (args) => {
+  const { inputs, backend: b, attrs } = args
+  const { a, b: bm, bias, preluActivationWeights } = inputs as Record<string, TensorInfo | undefined>
+  const activation = attrs?.activation as string | undefined
+  if (a!.dtype !== "float32" || (activation !== undefined && activation !== "linear" && ACTIVATIONS[activation] === undefined)) return fallback(args)
+  let current = product({ inputs: { a: a!, b: bm! }, backend: b, attrs: { transposeA: attrs?.transposeA, transposeB: attrs?.transposeB } }) as TensorInfo
+  if (bias !== undefined) {
+    const biased = add({ inputs: { a: current, b: bias }, backend: b }) as TensorInfo
+    b.disposeIntermediateTensorInfo(current)
+    current = biased
+  }
+  if (activation !== undefined && activation !== "linear") {
+    const name = ACTIVATIONS[activation]
+    const kernel = tf.getKernel(name, NATIVE_BACKEND)!.kernelFunc as unknown as Kernel
+    const activated = kernel({
+      inputs: name === "Prelu" ? { x: current, alpha: preluActivationWeights! } : { x: current },
+      backend: b,
+      attrs: name === "LeakyRelu" ? { alpha: attrs?.leakyreluAlpha } : {}
+    }) as TensorInfo
+    b.disposeIntermediateTensorInfo(current)
+    current = activated
+  }
+  return current
+}
+
 // ---------------------------------------------------------------------------------------------
 // Elementwise binary ops. Broadcasting is folded into at most three dimensions [outer, mid,
 // inner], each operand reading with its own strides (0 along a broadcast dimension).
@@ -517,6 +545,9 @@ export const registerNativeBackend = (addon: NativeAddon): void => {
     ["UnsortedSegmentSum", unsortedSegmentSum]
   ])
   for (const [name, op] of Object.entries(BINARY)) overrides.set(name, (f) => binary(addon, op, f))
+  overrides.set("_FusedMatMul", (f) =>
+    fusedMatMul(batchMatMul(addon, tf.getKernel("BatchMatMul", "cpu")!.kernelFunc as unknown as Kernel), binary(addon, BINARY.Add, tf.getKernel("Add", "cpu")!.kernelFunc as unknown as Kernel), f)
+  )
   for (const [name, op] of Object.entries(UNARY)) overrides.set(name, (f) => unary(addon, op, f))
   for (const config of tf.getKernelsForBackend("cpu")) {
     const plain = config.kernelFunc as unknown as Kernel

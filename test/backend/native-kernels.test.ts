@@ -72,6 +72,34 @@ describe.runIf(nativeTestsRun)("native backend kernels", () => {
     })
   }
 
+  // Shapes drawn at random: every combination of transposes, a batch on one side, both or neither.
+  const shapeRng = Rng.seeded(77, "shapes")
+  const draw = (max: number) => 1 + Math.floor(shapeRng.uniform() * max)
+  for (let i = 0; i < 24; i++) {
+    const [M, K, N] = [draw(70), draw(70), draw(70)]
+    const batch = draw(4)
+    const ta = shapeRng.uniform() < 0.5
+    const tb = shapeRng.uniform() < 0.5
+    const side = Math.floor(shapeRng.uniform() * 3) // 0: both batched, 1: only A, 2: only B
+    const sa = [...(side !== 2 ? [batch] : []), ...(ta ? [K, M] : [M, K])]
+    const sb = [...(side !== 1 ? [batch] : []), ...(tb ? [N, K] : [K, N])]
+    it(`matMul, random shapes #${i + 1}: [${sa}]${ta ? "ᵀ" : ""} · [${sb}]${tb ? "ᵀ" : ""}`, async () => {
+      const { cpu, native } = await onBoth(() => values(tf.tidy(() => tf.matMul(tensor(sa, 100 + i), tensor(sb, 200 + i), ta, tb))))
+      expect(native.shape).toEqual(cpu.shape)
+      expect(relError(native.v, cpu.v)).toBeLessThan(1e-5)
+    })
+  }
+
+  for (const activation of ["linear", "relu", "elu", "sigmoid", "leakyrelu"] as const) {
+    it(`fused matMul with bias and ${activation}`, async () => {
+      const { cpu, native } = await onBoth(() =>
+        values(tf.tidy(() => tf.fused.matMul({ a: tensor([9, 13], 70), b: tensor([11, 13], 71), transposeB: true, bias: tensor([11], 72), activation, leakyreluAlpha: 0.1 })))
+      )
+      expect(native.shape).toEqual(cpu.shape)
+      expect(relError(native.v, cpu.v)).toBeLessThan(1e-5)
+    })
+  }
+
   it("matMul refuses mismatched inner dimensions", async () => {
     await tf.setBackend("native")
     expect(() => tf.matMul(tf.zeros([2, 3]), tf.zeros([4, 2]))).toThrow(/inner/)
