@@ -27,9 +27,11 @@ export const {
   learningRate,
   loadConfig,
   makeEncoding,
+  modelConfigOf,
   openModel,
   parameterCount,
   presets,
   saveWeights,
   selectBackend,
+  trainerConfigOf,
 } = m

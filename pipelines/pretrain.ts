@@ -27,42 +27,19 @@ import { presets } from "../src/generate/sampling.ts"
 import { parameterCount, type ModelConfig } from "../src/model/config.ts"
 import { initGPT, type GPT } from "../src/model/gpt.ts"
 import { openInitModel } from "../src/model/reference.ts"
-import { Model } from "../src/model/service.ts"
+import { Model, modelConfigOf } from "../src/model/service.ts"
 import { Tokenizer, type Encoding } from "../src/tokenizer/tokenizer.ts"
 import type { AdamWState } from "../src/train/adamw.ts"
 import { metricsLog, truncateMetricsAfter, type MetricsLog } from "../src/train/metrics.ts"
 import { formatDuration, makeProgress } from "../src/train/progress.ts"
 import type { RngState } from "../src/rng/rng.ts"
-import { Trainer, TrainerChoice } from "../src/train/service.ts"
+import { Trainer, TrainerChoice, trainerConfigOf } from "../src/train/service.ts"
 import type { NonFiniteLoss, OutlierWindow, StepResult, TokenWindows, TrainerRestore } from "../src/train/trainer.ts"
 
-export const modelConfigOf = (config: PipelineConfig, vocabSize: number): ModelConfig => ({
-  vocabSize,
-  // The learned position table may be longer than the windows trained on.
-  context: config.model.positions ?? config.model.context,
-  dModel: config.model.d_model,
-  layers: config.model.layers,
-  heads: config.model.heads,
-  dFF: config.model.d_ff,
-  dropout: config.model.dropout,
-  position: config.model.position,
-  tied: config.model.tied,
-  gelu: config.model.gelu,
-  lnEps: config.model.ln_eps
-})
-
-export const trainerConfigOf = (config: PipelineConfig) => ({
-  schedule: { lr: config.train.lr, minLr: config.train.min_lr, warmupSteps: config.train.warmup_steps, totalSteps: config.train.steps },
-  adamw: {
-    beta1: config.train.beta1,
-    beta2: config.train.beta2,
-    eps: config.train.eps,
-    weightDecay: config.train.weight_decay,
-    decayEmbeddings: config.train.decay_embeddings
-  },
-  clip: config.train.clip,
-  outlierZ: config.train.skip_outlier_z
-})
+// Where the config's sections become the model's and the trainer's settings (kept under these
+// names here for callers of the pipeline).
+export { modelConfigOf } from "../src/model/service.ts"
+export { trainerConfigOf } from "../src/train/service.ts"
 
 /**
  * The layers a pipeline config asks for: backend, tokenizer, the training side of the data

@@ -7,6 +7,7 @@
 // (test/train/service.test.ts) holds both to the same contract.
 import * as tf from "@tensorflow/tfjs"
 import { Context, Effect, Layer } from "effect"
+import type { PipelineConfig } from "../config/schema.ts"
 import { Model } from "../model/service.ts"
 import { initAdamW, type AdamWState } from "./adamw.ts"
 import { Rng, type RngState } from "../rng/rng.ts"
@@ -23,6 +24,20 @@ import {
   type TrainerConfig,
   type TrainerRestore
 } from "./trainer.ts"
+
+/** The train section of a pipeline config as the trainer's settings. */
+export const trainerConfigOf = (config: PipelineConfig): TrainerConfig => ({
+  schedule: { lr: config.train.lr, minLr: config.train.min_lr, warmupSteps: config.train.warmup_steps, totalSteps: config.train.steps },
+  adamw: {
+    beta1: config.train.beta1,
+    beta2: config.train.beta2,
+    eps: config.train.eps,
+    weightDecay: config.train.weight_decay,
+    decayEmbeddings: config.train.decay_embeddings
+  },
+  clip: config.train.clip,
+  outlierZ: config.train.skip_outlier_z
+})
 
 /** Everything a checkpoint stores to continue training exactly where it stopped. */
 export interface TrainerState {

@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { decodeConfig, loadConfig } from "../../src/config/load.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -30,7 +31,13 @@ describe("Model conformance", () => {
 
   const layers: Array<[string, () => Layer.Layer<Model, unknown>, boolean]> = [
     ["init", () => Model.init(config, 1, "bytes"), true],
+    [
+      "fromConfig",
+      () => Layer.unwrapEffect(Effect.map(loadConfig("config/tiny.json", ["tokenizer=bytes", "model.layers=2", "model.heads=2", "model.d_model=8", "model.d_ff=16", "model.context=8"]), Model.fromConfig)),
+      true
+    ],
     ["fromReference", () => Model.fromReference(weightsFile), true],
+    ["fromConfig with model.init (fine-tuning)", () => Layer.unwrapEffect(Effect.map(decodeConfig({ tokenizer: "bytes", model: { init: weightsFile, context: 8, dropout: 0.1 } }, "test"), Model.fromConfig)), true],
     ["fromGPT", () => Model.fromGPT(borrowed(), encoding), false]
   ]
 
@@ -40,6 +47,7 @@ describe("Model conformance", () => {
         Effect.gen(function* () {
           const model = yield* Model
           expect(model.config).toEqual(model.gpt.config)
+          expect({ ...model.config, dropout: 0 }).toEqual({ ...config, dropout: 0 })
           expect(model.config.vocabSize).toBe(encoding.vocabSize)
           expect(model.encoding.name).toBe("bytes")
           expect([...model.gpt.params.keys()]).toContain("h.0.attn.c_attn.weight")
