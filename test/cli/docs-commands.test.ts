@@ -54,7 +54,7 @@ const notRun: ReadonlyArray<{ pattern: RegExp; reason: string }> = [
   { pattern: /glassbox (generate|chat|export|interpret \S+) gpt2\b|\bhf:|finetune-gpt2/, reason: "downloads GPT-2 from the Hugging Face Hub (model references are tested against a loopback Hub in test/model/)" },
   { pattern: /^(npx )?glassbox\s*(#.*)?$/, reason: "the interactive menu needs a terminal (test/cli/menu.test.ts drives it in a PTY)" },
   {
-    pattern: /runs\/gpt2-124m|log124M\//,
+    pattern: /runs\/gpt2-124m|log124M\/|runs\/from-llmc/,
     reason: "needs a GPT-2-size run trained on FineWeb, or the model file llm.c writes (docs/scale-out.md's hand-off; test/e2e covers it on small files)"
   }
 ]
