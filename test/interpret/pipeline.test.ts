@@ -27,23 +27,24 @@ describe("the interpret pipeline", () => {
       expect(plan.induction?.threshold).toBe(0.6)
       expect(plan.logitLens?.text).toBe(config.probes.text)
       expect(plan.patching).toBeDefined()
-      const gpt2 = makeEncoding("gpt2")
+      // The recipe runs on the byte-level tiny run: prompts that match byte for byte, one-byte answers.
+      const bytes = makeEncoding("bytes")
       const patching = plan.patching!
-      expect(gpt2.encode(patching.clean).length).toBe(gpt2.encode(patching.corrupted).length)
-      expect(gpt2.encode(patching.answer)).toHaveLength(1)
-      expect(gpt2.encode(patching.wrong)).toHaveLength(1)
+      expect(bytes.encode(patching.clean).length).toBe(bytes.encode(patching.corrupted).length)
+      expect(bytes.encode(patching.answer)).toHaveLength(1)
+      expect(bytes.encode(patching.wrong)).toHaveLength(1)
       expect(patching.html).toBe(join("runs/tiny/reports", "patching.html"))
       const bare = interpretPlan(yield* loadConfig("config/interpret.json", ["probes.patching=false", "probes.logit_lens=false"]))
       expect(Object.keys(bare).sort()).toEqual(["attention", "induction"])
     })
   )
 
-  it.effect("writes the four reports on a random GPT-2-vocabulary model, the repeat length fitted to its context", () =>
+  it.effect("writes the four reports on a random byte-level model, the repeat length fitted to its context", () =>
     Effect.gen(function* () {
       yield* Effect.promise(() => useBackend("wasm"))
-      const model = tinyModel(tinyConfig({ vocabSize: 50257, context: 24, dModel: 16, heads: 2, layers: 2, dFF: 32 }))
+      const model = tinyModel(tinyConfig({ vocabSize: 257, context: 64, dModel: 16, heads: 2, layers: 2, dFF: 32 }))
       const file = join(dir, "model.safetensors")
-      yield* saveWeights(file, model, "gpt2")
+      yield* saveWeights(file, model, "bytes")
       model.dispose()
       const reports = join(dir, "reports")
       const config = yield* loadConfig("config/interpret.json", ["backend=wasm", `probes.checkpoint=${file}`, `probes.html_dir=${reports}`, "probes.induction_batch=2"])
@@ -52,7 +53,7 @@ describe("the interpret pipeline", () => {
       yield* interpret({ ...config, probes })
       expect(readdirSync(reports).sort()).toEqual(["attention.html", "induction.html", "logit-lens.html", "patching.html"])
       const induction = readFileSync(join(reports, "induction.html"), "utf8")
-      expect(induction).toContain("repeat length 11: the default of 50 needs 101 positions and the model&#39;s context is 24")
+      expect(induction).toContain("repeat length 31: the default of 50 needs 101 positions and the model&#39;s context is 64")
       expect(readFileSync(join(reports, "patching.html"), "utf8")).toContain("Each head")
     }), 120_000)
 })
