@@ -4,11 +4,12 @@
 // per-step loss after each resume point and the final weights and optimizer state. SIGINT must
 // leave a resumable checkpoint and exit 0.
 import { describe, expect, it } from "@effect/vitest"
-import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { spawn, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { runCli } from "./run-helpers.ts"
 
 const STEPS = 30
 
@@ -31,7 +32,11 @@ const writeConfig = (dir: string) => {
   return file
 }
 
-const cli = (args: string[]) => spawnSync(process.execPath, ["bin/glassbox.js", ...args], { encoding: "utf8", timeout: 180_000 })
+/** Runs the command to completion without blocking the test worker (vitest's RPC needs its loop). */
+const cli = async (args: string[]) => {
+  const r = await runCli(args)
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr }
+}
 const start = (args: string[]): ChildProcess => spawn(process.execPath, ["bin/glassbox.js", ...args], { stdio: ["ignore", "pipe", "pipe"] })
 
 const stepLosses = (runDir: string): Map<number, number> => {
@@ -87,8 +92,8 @@ describe("resume after a kill", () => {
   fs.mkdirSync(referenceDir)
   const reference = { losses: new Map<number, number>(), files: { model: "", optimizer: "" } }
 
-  it("the uninterrupted reference run", () => {
-    const r = cli(["run", writeConfig(referenceDir)])
+  it("the uninterrupted reference run", async () => {
+    const r = await cli(["run", writeConfig(referenceDir)])
     expect(r.status, r.stderr).toBe(0)
     reference.losses = stepLosses(path.join(referenceDir, "run"))
     reference.files = finalFiles(path.join(referenceDir, "run"))
@@ -117,7 +122,7 @@ describe("resume after a kill", () => {
       const again = await interruptAfter(["resume", runDir], runDir, steps, "SIGKILL")
       expect(again.code).toBe(null)
     }
-    const last = cli(["resume", runDir])
+    const last = await cli(["resume", runDir])
     expect(last.status, last.stderr).toBe(0)
     expect(last.stdout).toMatch(/resuming .* at step \d+/)
     expectReference(runDir)
@@ -131,13 +136,13 @@ describe("resume after a kill", () => {
     expect(stopped.stdout).toContain(`Resume with: glassbox resume ${runDir}`)
     const state = JSON.parse(fs.readFileSync(path.join(finalFiles(runDir).latest, "state.json"), "utf8")) as { step: number }
     expect(state.step).toBe(stepsLogged(runDir))
-    const finish = cli(["resume", runDir])
+    const finish = await cli(["resume", runDir])
     expect(finish.status, finish.stderr).toBe(0)
     expectReference(runDir)
   }, 240_000)
 
-  it("a changed model on resume is refused, naming the keys", () => {
-    const r = cli(["run", path.join(root, "killed", "config.json"), "--set", "model.layers=3", "--set", "train.steps=40"])
+  it("a changed model on resume is refused, naming the keys", async () => {
+    const r = await cli(["run", path.join(root, "killed", "config.json"), "--set", "model.layers=3", "--set", "train.steps=40"])
     expect(r.status).toBe(1)
     expect(r.stderr.trim().split("\n")).toHaveLength(1)
     expect(r.stderr).toContain("model.layers: 2 → 3")
@@ -148,10 +153,10 @@ describe("resume after a kill", () => {
 describe("guards and timed checkpoints in a real run", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-guard-"))
 
-  it("a diverging run stops with one line, and the last good state is saved", () => {
+  it("a diverging run stops with one line, and the last good state is saved", async () => {
     const config = writeConfig(root)
     // An absurd learning rate with clipping off overflows float32 within a few steps.
-    const r = cli(["run", config, "--set", "train.lr=1e30", "--set", "train.min_lr=1e30", "--set", "train.clip=0", "--set", "train.warmup_steps=0", "--set", "checkpoint.every=0"])
+    const r = await cli(["run", config, "--set", "train.lr=1e30", "--set", "train.min_lr=1e30", "--set", "train.clip=0", "--set", "train.warmup_steps=0", "--set", "checkpoint.every=0"])
     expect(r.status).toBe(1)
     const lines = r.stderr.trim().split("\n")
     expect(lines[lines.length - 1]).toMatch(/^glassbox: training stopped at step (\d+): loss .* \(not finite\).*; the last good state is saved in .*step-\d+$/)
@@ -160,10 +165,10 @@ describe("guards and timed checkpoints in a real run", () => {
     expect(state.step).toBe(stoppedAt - 1)
   }, 60_000)
 
-  it("checkpoint.every_minutes saves by time", () => {
+  it("checkpoint.every_minutes saves by time", async () => {
     const dir = path.join(root, "timed")
     fs.mkdirSync(dir)
-    const r = cli(["run", writeConfig(dir), "--set", "train.steps=4", "--set", "checkpoint.every=0", "--set", "checkpoint.every_minutes=0.000001", "--set", "checkpoint.keep=10"])
+    const r = await cli(["run", writeConfig(dir), "--set", "train.steps=4", "--set", "checkpoint.every=0", "--set", "checkpoint.every_minutes=0.000001", "--set", "checkpoint.keep=10"])
     expect(r.status, r.stderr).toBe(0)
     expect(fs.readdirSync(path.join(dir, "run", "checkpoints")).sort()).toEqual(["step-00000001", "step-00000002", "step-00000003", "step-00000004"])
   }, 60_000)
