@@ -3,7 +3,9 @@
 # alternate ROUNDS times (so a burst of load elsewhere hits both), and the best round of each is
 # compared. Prints the benches' own JSON lines, then one ratio line per config.
 #   bash bench/compare.sh [CONFIGS=A,B] [ROUNDS=3] [STEPS=5] [BACKEND=native] [GENERATE=1]
-# Needs Debian's python3-torch (apt-get install python3-torch libopenblas0-openmp).
+# Needs Debian's python3-torch (apt-get install python3-torch libopenblas0-openmp). PyTorch runs on
+# the OpenMP build of OpenBLAS when it is installed (its own threads are OpenMP's: on the pthread
+# build the two thread pools fight and config A runs ~3x slower), as the yardstick was defined.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIGS=${CONFIGS:-A,B}
@@ -12,6 +14,8 @@ STEPS=${STEPS:-5}
 BACKEND=${BACKEND:-native}
 THREADS=${GLASSBOX_THREADS:-$(nproc)}
 PY=${PYTHON:-/usr/bin/python3}
+OPENMP_BLAS=/usr/lib/$(uname -m)-linux-gnu/openblas-openmp
+py() { if [ -d "$OPENMP_BLAS" ]; then LD_LIBRARY_PATH="$OPENMP_BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$PY" "$@"; else "$PY" "$@"; fi; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
@@ -20,13 +24,13 @@ for config in ${CONFIGS//,/ }; do
   [ "$config" = C ] && steps=2
   for _ in $(seq "$ROUNDS"); do
     npx tsx bench/train.ts --backend "$BACKEND" --only "$config" --steps "$steps" | grep '"config"' | tee -a "$out"
-    "$PY" bench/pytorch_reference.py --only "$config" --steps "$steps" --threads "$THREADS" | tee -a "$out"
+    py bench/pytorch_reference.py --only "$config" --steps "$steps" --threads "$THREADS" | tee -a "$out"
   done
 done
 if [ "${GENERATE:-1}" = 1 ]; then
   for _ in $(seq "$ROUNDS"); do
     npx tsx bench/generate.ts --backend "$BACKEND" --compare | tee -a "$out"
-    "$PY" bench/pytorch_reference.py --generate --new-tokens 100 --threads "$THREADS" | tee -a "$out"
+    py bench/pytorch_reference.py --generate --new-tokens 100 --threads "$THREADS" | tee -a "$out"
   done
 fi
 
