@@ -38,7 +38,8 @@ describe("shipped configs run", () => {
 
   it.effect("config/tiny.json", () =>
     Effect.gen(function* () {
-      yield* runPipeline(yield* loadConfig("config/tiny.json", [...small, `run.dir=${dir}/tiny`]))
+      // Context 64, as shipped: the interpretability recipe below runs on this run with 64-byte prompts.
+      yield* runPipeline(yield* loadConfig("config/tiny.json", [...small, "model.context=64", `run.dir=${dir}/tiny`]))
       expect(fs.existsSync(path.join(dir, "tiny", "latest"))).toBe(true)
     }), 120_000)
 
@@ -69,7 +70,7 @@ describe("shipped configs run", () => {
   it.effect("config/interpret.json (on the tiny run above)", () =>
     Effect.gen(function* () {
       yield* runPipeline(
-        yield* loadConfig("config/interpret.json", ["backend=wasm", "tokenizer=gpt2", `probes.checkpoint=${dir}/tiny`, `probes.html_dir=${dir}/reports`, "probes.induction_length=10", "probes.induction_batch=2"])
+        yield* loadConfig("config/interpret.json", ["backend=wasm", `probes.checkpoint=${dir}/tiny`, `probes.html_dir=${dir}/reports`, "probes.induction_length=10", "probes.induction_batch=2"])
       )
       expect(fs.readdirSync(path.join(dir, "reports")).sort()).toEqual(["attention.html", "induction.html", "logit-lens.html", "patching.html"])
     }), 120_000)

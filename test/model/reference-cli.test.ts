@@ -66,7 +66,7 @@ describe("model references on the command line", () => {
     expect(result).toMatchObject({ model: path.join(fixtures, "w32-f16-buffers"), data: "the shipped corpus" })
     expect(result.tokens).toBeGreaterThanOrEqual(256)
     expect(Number.isFinite(result.loss)).toBe(true)
-    await refused(["eval", path.join(fixtures, "w32-f16-buffers"), "--config", "config/interpret.json"], 'uses the bytes tokenizer but config/interpret.json says "tokenizer": "gpt2"')
+    await refused(["eval", path.join(fixtures, "w32-f16-buffers"), "--config", "config/fineweb-small.json"], 'uses the bytes tokenizer but config/fineweb-small.json says "tokenizer": "gpt2"')
   }, 120_000)
 
   it("refusals: one line, exit 1, the file and the field named", async () => {
