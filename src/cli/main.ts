@@ -29,6 +29,29 @@ export const glassbox = Command.make("glassbox").pipe(
 const cli = Command.run(glassbox, { name: "glassbox", version })
 const runArgs = (args: readonly string[]) => cli([process.argv[0], process.argv[1], ...args]).pipe(Effect.provide(NodeContext.layer))
 
+/**
+ * @effect/cli's completion scripts offer its generic `--wizard`, which glassbox refuses (the menu
+ * is the interactive mode): the script is filtered as it is written, for bash, zsh, fish and sh.
+ */
+const withoutWizard = <A, E, R>(run: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const write = process.stdout.write.bind(process.stdout)
+      process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8")
+        const kept = text
+          .split("\n")
+          .filter((line) => !/-l wizard\b|'--wizard\[/.test(line))
+          .map((line) => line.replace(/ --wizard\b/g, ""))
+          .join("\n")
+        return (write as (c: string, ...r: unknown[]) => boolean)(kept, ...rest)
+      }) as typeof process.stdout.write
+      return write
+    }),
+    () => run,
+    (write) => Effect.sync(() => void (process.stdout.write = write))
+  )
+
 const main = (): Effect.Effect<number> => {
   const args = process.argv.slice(2)
   if (args.length === 0 && process.stdin.isTTY === true && process.stdout.isTTY === true) return toExitCode(menu(runArgs).pipe(Effect.provide(menuLayer)))
@@ -41,7 +64,7 @@ const main = (): Effect.Effect<number> => {
     case "Error":
       return Effect.sync(() => process.stderr.write(`${plan.message}\n`)).pipe(Effect.as(1))
     case "Run":
-      return toExitCode(runArgs(args))
+      return args.some((a) => a === "--completions" || a.startsWith("--completions=")) ? withoutWizard(toExitCode(runArgs(args))) : toExitCode(runArgs(args))
   }
 }
 

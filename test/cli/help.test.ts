@@ -111,6 +111,16 @@ describe("help as a process", () => {
     }
   })
 
+  it("completion scripts offer every command and flag but not the refused --wizard", () => {
+    for (const shell of ["bash", "zsh", "fish", "sh"]) {
+      const r = run(["--completions", shell])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout, shell).toContain("generate")
+      expect(r.stdout, shell).toContain("fresh")
+      expect(r.stdout, shell).not.toContain("wizard")
+    }
+  })
+
   it("a misspelt command: one line on stderr, exit 1", () => {
     const r = run(["genrate", "runs/tiny"])
     expect(r.code).toBe(1)
