@@ -14,27 +14,10 @@ import { DocumentSource } from "../../src/data/document-source.ts"
 import { Packer } from "../../src/data/packer.ts"
 import { evaluate } from "../../src/eval/evaluator.ts"
 import { makeEncoding } from "../../src/tokenizer/tokenizer.ts"
+import { tinyRunOverrides } from "./tiny-runs.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-eval-ckpts-"))
-const tiny = [
-  `run.dir=${dir}`,
-  "backend=wasm",
-  "tokenizer=bytes",
-  "model.layers=1",
-  "model.heads=2",
-  "model.d_model=16",
-  "model.d_ff=32",
-  "model.context=32",
-  "train.steps=6",
-  "train.warmup_steps=1",
-  "train.batch=2",
-  "train.lr=1e-2",
-  "eval.every=0",
-  "eval.tokens=256",
-  "checkpoint.every=2",
-  "checkpoint.keep=5",
-  "generate.max_new_tokens=2"
-]
+const tiny = tinyRunOverrides(dir, ["train.lr=1e-2", "checkpoint.every=2", "checkpoint.keep=5"])
 // A second corpus: nothing like the shipped one's prose.
 const other = Array.from({ length: 30 }, (_, i) => ({ id: `ledger-${i}`, text: `${1000 + i * 37} ${i % 3 === 0 ? "DEBIT" : "CREDIT"} account-${i * 11} ; balance ${(i * 123.45).toFixed(2)}\n` }))
 const corpus = () => DocumentSource.fromDocuments(other, { split: "val", valFraction: 1 })

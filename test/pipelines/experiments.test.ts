@@ -7,25 +7,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { compareModels, reportTable } from "../../pipelines/compare-models.ts"
 import { lrSweep, sweepTable } from "../../pipelines/lr-sweep.ts"
+import { tinyRunOverrides } from "./tiny-runs.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-experiments-"))
-const tiny = [
-  `run.dir=${dir}`,
-  "backend=wasm",
-  "tokenizer=bytes",
-  "model.layers=1",
-  "model.heads=2",
-  "model.d_model=16",
-  "model.d_ff=32",
-  "model.context=48",
-  "train.steps=6",
-  "train.warmup_steps=1",
-  "train.batch=2",
-  "eval.every=0",
-  "eval.tokens=256",
-  "checkpoint.every=0",
-  "generate.max_new_tokens=2"
-]
+const tiny = tinyRunOverrides(dir, ["model.context=48"])
 
 describe("composed experiments", () => {
   it.effect("learning-rate sweep: one run per rate, best first", () =>

@@ -8,27 +8,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { compareOptimizers, optimizerTable } from "../../pipelines/compare-optimizers.ts"
+import { tinyRunOverrides } from "./tiny-runs.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-optimizers-"))
-const tiny = [
-  `run.dir=${dir}`,
-  "backend=wasm",
-  "tokenizer=bytes",
-  "model.layers=1",
-  "model.heads=2",
-  "model.d_model=16",
-  "model.d_ff=32",
-  "model.context=32",
-  "train.steps=6",
-  "train.warmup_steps=1",
-  "train.batch=2",
-  "train.lr=1e-2",
-  "train.min_lr=1e-2",
-  "eval.every=0",
-  "eval.tokens=256",
-  "checkpoint.every=0",
-  "generate.max_new_tokens=2"
-]
+const tiny = tinyRunOverrides(dir, ["train.lr=1e-2", "train.min_lr=1e-2"])
 
 describe("compare optimizers (a swapped Trainer layer)", () => {
   it.effect("AdamW and SGD from the same start: same first loss, different results, one run each", () =>
