@@ -3,6 +3,7 @@
 # same shapes and the same step (pre-LN blocks, tanh GELU, learned positions, tied head, AdamW
 # with clipping), eager mode, on the same cores. Prints JSON lines like the TypeScript benches.
 #   /usr/bin/python3 bench/pytorch_reference.py [--only A|B|C] [--steps 5] [--threads 2] [--generate]
+#   [--device cuda]: the same step on a GPU (timings wait for the device: torch.cuda.synchronize).
 # Debian: apt-get install python3-torch libopenblas0-openmp (torch uses the system BLAS).
 import argparse
 import json
@@ -79,17 +80,27 @@ def flops_per_token(c):
     return 6 * weights + 12 * c["layers"] * c["context"] * c["d"]
 
 
+DEVICE = torch.device("cpu")
+
+
+def sync():
+    # CUDA kernels run asynchronously: a wall-clock reading means something only once they finished.
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def emit(**o):
-    print(json.dumps({"bench": "pytorch", "threads": torch.get_num_threads(), **o}), flush=True)
+    where = {"device": torch.cuda.get_device_name()} if DEVICE.type == "cuda" else {"threads": torch.get_num_threads()}
+    print(json.dumps({"bench": "pytorch", **where, **o}), flush=True)
 
 
 def train(name, c, steps):
     torch.manual_seed(1)
-    model = GPT(c["vocab"], c["context"], c["d"], c["layers"], c["heads"])
+    model = GPT(c["vocab"], c["context"], c["d"], c["layers"], c["heads"]).to(DEVICE)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
     B, T = c["batch"], c["context"]
     ids = (torch.arange(B * (T + 1)) * 7919 + 13) % c["vocab"]
-    ids = ids.view(B, T + 1)
+    ids = ids.view(B, T + 1).to(DEVICE)
     x, y = ids[:, :-1], ids[:, 1:]
 
     def step():
@@ -102,9 +113,11 @@ def train(name, c, steps):
         return loss.item()
 
     step()  # warm-up
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
+    sync()
     ms = (time.perf_counter() - t0) * 1000 / steps
     tps = B * T * 1000 / ms
     emit(config=name, vocab=c["vocab"], d_model=c["d"], layers=c["layers"], context=T, batch=B, steps=steps,
@@ -115,14 +128,16 @@ def train(name, c, steps):
 @torch.no_grad()
 def generate(c, new_tokens, batch):
     torch.manual_seed(1)
-    model = GPT(c["vocab"], c["context"] + new_tokens + 10, c["d"], c["layers"], c["heads"]).eval()
+    model = GPT(c["vocab"], c["context"] + new_tokens + 10, c["d"], c["layers"], c["heads"]).to(DEVICE).eval()
     # The same 10-token prompt as bench/generate.ts, then greedy decoding with the cache.
-    ids = ((torch.arange(10) * 7919) % c["vocab"]).repeat(batch, 1)
+    ids = ((torch.arange(10) * 7919) % c["vocab"]).repeat(batch, 1).to(DEVICE)
+    sync()
     t0 = time.perf_counter()
     logits, past = model(ids)
     for i in range(new_tokens):
         nxt = logits[:, -1].argmax(-1, keepdim=True)
         logits, past = model(nxt, past, start=10 + i)
+    sync()
     s = time.perf_counter() - t0
     emit(metric="generate", config="B", batch=batch, new_tokens=new_tokens, cached=True, tokens_per_s=round(batch * new_tokens / s, 1))
 
@@ -135,10 +150,14 @@ def main():
     p.add_argument("--generate", action="store_true")
     p.add_argument("--new-tokens", type=int, default=100)
     p.add_argument("--batch", type=int, help="override the config's batch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--gen-batch", type=int, default=1, help="sequences decoded at once with --generate")
     a = p.parse_args()
+    global DEVICE
+    DEVICE = torch.device(a.device)
     torch.set_num_threads(a.threads)
     if a.generate:
-        generate(CONFIGS["B"], a.new_tokens, 1)
+        generate(CONFIGS["B"], a.new_tokens, a.gen_batch)
         return
     for name, c in CONFIGS.items():
         if a.only and a.only != name:
