@@ -1,15 +1,18 @@
 // `glassbox` with no arguments in a terminal: an interactive menu. Pick an action, then a config,
-// a checkpoint from the runs found, a preset; each choice becomes an ordinary command line, run
+// a model (a run found under runs/, GPT-2 small by name, or any model reference typed in: a
+// checkpoint, a .safetensors file, a Hugging Face directory, hf:<owner>/<name>), a preset; each
+// choice becomes an ordinary command line, run
 // by the same CLI, so the menu can do nothing the commands cannot. Esc goes back one prompt (at an
 // action's first prompt, back to the menu; Esc or Ctrl-C at the menu leaves); a failing action
 // prints its one-line error and returns to the menu.
 import { Prompt } from "@effect/cli"
 import { NodeFileSystem, NodePath, NodeTerminal } from "@effect/platform-node"
 import { Terminal } from "@effect/platform/Terminal"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Either, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { presetNames } from "../generate/sampling.ts"
+import { parseReference, shortModelNames } from "../model/reference.ts"
 import { tokenizerNames } from "../tokenizer/tokenizer.ts"
 import { STAGE_NAMES } from "../walkthrough/index.ts"
 import { describeFailure } from "./errors.ts"
@@ -54,12 +57,12 @@ type Action = "train" | "resume" | "generate" | "chat" | "interpret" | "walkthro
 
 const actions: Array<{ title: string; value: Action; description: string }> = [
   { title: "Train a model", value: "train", description: "run a config from config/ (continue its run, or start fresh)" },
-  { title: "Generate text", value: "generate", description: "continue a prompt with a trained model" },
-  { title: "Chat", value: "chat", description: "talk to a trained model" },
+  { title: "Generate text", value: "generate", description: "continue a prompt with a trained or pretrained model (gpt2, …)" },
+  { title: "Chat", value: "chat", description: "talk to a trained or pretrained model" },
   { title: "Open a model up", value: "interpret", description: "logit lens, attention heads, induction heads, activation patching" },
-  { title: "Walk through one step by hand", value: "walkthrough", description: "every number of one training step" },
+  { title: "Walk through one step by hand", value: "walkthrough", description: "every number of one training step of a tiny 16-wide GPT (no model to pick: see Open a model up for real ones)" },
   { title: "Resume a run", value: "resume", description: "continue a run from its newest checkpoint, for more steps" },
-  { title: "Evaluate a run", value: "evaluate", description: "held-out loss of its newest checkpoint" },
+  { title: "Evaluate a model", value: "evaluate", description: "held-out loss of a run's newest checkpoint, or of any model on the shipped corpus" },
   { title: "Compare checkpoints", value: "compare", description: "every checkpoint of a run, best first" },
   { title: "Plot a run", value: "plot", description: "loss and learning-rate curves as HTML" },
   { title: "Data", value: "data", description: "known datasets; tokenise the shipped corpus into the cache" },
@@ -142,6 +145,39 @@ const pickRun: ReadonlyArray<Step> = [
   }
 ]
 
+/**
+ * Why `text` is not a model reference the commands will open, or undefined when it is one: a
+ * path must exist; hf:<owner>/<name>[@revision] and the short names (gpt2, …) are looked up on
+ * the Hub by the command itself (downloaded once, then cached).
+ */
+export const modelReferenceProblem = (text: string, exists: (p: string) => boolean = fs.existsSync): string | undefined => {
+  const s = text.trim()
+  if (s === "") return "a model, please (Esc goes back)"
+  const reference = parseReference(s, exists)
+  if (Either.isLeft(reference)) return reference.left.message
+  if (reference.right._tag === "Hub") return undefined
+  return exists(s) ? undefined : `${s} does not exist (nor is it hf:<owner>/<name> or one of ${Object.keys(shortModelNames).join(", ")})`
+}
+
+/**
+ * A model to open, for the commands that take any model reference (generate, chat, interpret,
+ * eval): a run found under runs/, GPT-2 small by name, or a reference typed in.
+ */
+const pickModel: ReadonlyArray<Step> = [
+  {
+    ask: (a) =>
+      select("run", findRuns().length === 0 ? "No runs found under runs/: train one first (Train a model, in this menu), or open another model:" : "Which model?", () => [
+        ...findRuns().map((r) => ({ title: r, value: r })),
+        { title: "gpt2", value: "gpt2", description: "GPT-2 small from the Hugging Face Hub (downloaded once, then used from the cache)" },
+        { title: "another model…", value: "", description: "a run or checkpoint directory, a .safetensors file, a Hugging Face directory, hf:<owner>/<name>, or gpt2-medium, distilgpt2, …" }
+      ]).ask(a)
+  },
+  {
+    when: (a) => !a.run,
+    ...text("run", "Model (a run, checkpoint, .safetensors file, Hugging Face directory, hf:<owner>/<name>, or a short name such as gpt2-medium):", (s) => modelReferenceProblem(s))
+  }
+]
+
 const pickPreset = select("preset", "Sampling preset?", () => presetNames.map((p) => ({ title: p, value: p })))
 
 /** run.dir of a config file (its default when the file does not say). */
@@ -178,16 +214,16 @@ const flows: Record<Exclude<Action, "quit">, { steps: ReadonlyArray<Step>; comma
     command: (a) => ["resume", a.run, ...(a.steps ? ["--set", `train.steps=${a.steps}`] : [])]
   },
   generate: {
-    steps: [...pickRun, pickPreset, text("prompt", "Prompt:")],
+    steps: [...pickModel, pickPreset, text("prompt", "Prompt:")],
     command: (a) => ["generate", a.run, "--preset", a.preset, "--prompt", a.prompt]
   },
   chat: {
-    steps: [...pickRun, pickPreset],
+    steps: [...pickModel, pickPreset],
     command: (a) => ["chat", a.run, "--preset", a.preset]
   },
   interpret: {
     steps: [
-      ...pickRun,
+      ...pickModel,
       select("probe", "Which probe?", () => [
         { title: "logit lens", value: "logit-lens", description: "what each layer would predict" },
         { title: "attention heads", value: "attention", description: "score and label every head" },
@@ -211,7 +247,7 @@ const flows: Record<Exclude<Action, "quit">, { steps: ReadonlyArray<Step>; comma
     steps: [select("stage", "Which stage?", () => [{ title: "all of them", value: "" }, ...STAGE_NAMES.map((s) => ({ title: s, value: s }))])],
     command: (a) => ["walkthrough", ...(a.stage === "" ? [] : ["--stage", a.stage])]
   },
-  evaluate: { steps: pickRun, command: (a) => ["eval", a.run] },
+  evaluate: { steps: pickModel, command: (a) => ["eval", a.run] },
   compare: { steps: pickRun, command: (a) => ["compare", a.run] },
   plot: { steps: pickRun, command: (a) => ["plot", a.run] },
   data: {

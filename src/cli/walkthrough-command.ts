@@ -1,14 +1,31 @@
 // `glassbox walkthrough`: one training step of a tiny GPT, every number by hand, printed in the
 // terminal, or written as a self-contained HTML document or as JSON for other tools.
-import { Command, Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+//
+// It takes no model reference, by design: the point is that every number can be checked by hand,
+// which holds for a 16-wide model (a few thousand numbers) and not for a real one (GPT-2 small's
+// one step is hundreds of millions of multiply-adds; its backward pass and AdamW update touch
+// 124M weights). `walkthrough <ref>` or `--model <ref>` is refused in one line that points to the
+// probes, which do open real models.
+import { Args, Command, Options } from "@effect/cli"
+import { Data, Effect, Option } from "effect"
 import { writeFileAtomic } from "../format/atomic.ts"
 import { colorFor } from "./stdio.ts"
 import { renderHtml, renderTerminal, STAGE_NAMES, toJson, walkthrough, type WalkthroughOptions } from "../walkthrough/index.ts"
 
+export class WalkthroughTakesNoModel extends Data.TaggedError("WalkthroughTakesNoModel")<{ readonly reference: string }> {
+  override get message() {
+    return (
+      `walkthrough takes no model (${this.reference}): it works one training step of its own tiny GPT (d_model 16, 2 heads, 1 layer) by hand, ` +
+      `every number printed, which a real model's millions of weights do not allow; to look inside ${this.reference} use glassbox interpret logit-lens|attention|induction|patch ${this.reference}`
+    )
+  }
+}
+
 export const walkthroughCommand = Command.make(
   "walkthrough",
   {
+    reference: Args.text({ name: "model" }).pipe(Args.optional, Args.withDescription("refused in one line: the walkthrough is of its own tiny model (glassbox interpret opens real ones)")),
+    model: Options.text("model").pipe(Options.optional, Options.withDescription("refused in one line: the walkthrough is of its own tiny model (glassbox interpret opens real ones)")),
     text: Options.text("text").pipe(Options.optional, Options.withDescription('a short sentence (default "I love transformers")')),
     stage: Options.choice("stage", STAGE_NAMES).pipe(Options.optional, Options.withDescription("print one stage only")),
     html: Options.file("html").pipe(Options.optional, Options.withDescription("write the whole step as a self-contained HTML document")),
@@ -21,6 +38,8 @@ export const walkthroughCommand = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
+      const reference = Option.orElse(o.reference, () => o.model)
+      if (Option.isSome(reference)) return yield* new WalkthroughTakesNoModel({ reference: reference.value })
       const options: WalkthroughOptions = {
         ...Option.match(o.text, { onNone: () => ({}), onSome: (text) => ({ text }) }),
         ...Option.match(o.seed, { onNone: () => ({}), onSome: (seed) => ({ seed }) }),
