@@ -1,6 +1,7 @@
-// GPT-2's tokenizer files as Hugging Face ships them (vocab.json + merges.txt), rebuilt from the
-// tiktoken rank table we tokenise with, so an exported model loads in `transformers` with its
-// tokenizer and no download.
+// GPT-2's tokenizer files as Hugging Face ships them (vocab.json + merges.txt for the slow
+// tokenizer, tokenizer.json for the `tokenizers` library's fast one), rebuilt from the tiktoken
+// rank table we tokenise with, so an exported model loads in `transformers` with its tokenizer
+// and no download.
 //
 // Two facts make this possible. First, GPT-2's BPE ranks are its token ids: token 256 + i is made
 // by merge line i, so merges.txt is the ranks in order. Second, each merge can be recovered from
@@ -56,11 +57,32 @@ const mergeFor = (bytes: Uint8Array, id: number, rankOf: ReadonlyMap<string, num
 export interface Gpt2TokenizerFiles {
   readonly "vocab.json": string
   readonly "merges.txt": string
+  readonly "tokenizer.json": string
   readonly "tokenizer_config.json": string
   readonly "special_tokens_map.json": string
 }
 
-/** vocab.json, merges.txt and the two small configs of GPT-2's tokenizer, from its rank table. */
+/**
+ * GPT-2's fast-tokenizer description, as the `tokenizers` library serialises it: byte-level BPE
+ * (GPT-2's regex splits the text, each piece's bytes are spelled with the byte-to-unicode map,
+ * then merged by rank), no prefix space, and <|endoftext|> as the one added special token.
+ */
+const tokenizerJson = (vocab: Readonly<Record<string, number>>, merges: ReadonlyArray<string>, eot: number) => {
+  const byteLevel = (addPrefixSpace: boolean, trimOffsets: boolean) => ({ type: "ByteLevel", add_prefix_space: addPrefixSpace, trim_offsets: trimOffsets, use_regex: true })
+  return {
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: [{ id: eot, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    normalizer: null,
+    pre_tokenizer: byteLevel(false, true),
+    post_processor: byteLevel(true, false),
+    decoder: byteLevel(true, true),
+    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "", fuse_unk: false, byte_fallback: false, vocab, merges }
+  }
+}
+
+/** vocab.json, merges.txt, tokenizer.json and the two small configs of GPT-2's tokenizer, from its rank table. */
 export const gpt2TokenizerFiles = (ranks: RankTable, eot: number, modelMaxLength: number): Gpt2TokenizerFiles => {
   const show = byteToUnicode()
   const latin1 = (bytes: Uint8Array) => Array.from(bytes, (b) => String.fromCharCode(b)).join("")
@@ -80,6 +102,7 @@ export const gpt2TokenizerFiles = (ranks: RankTable, eot: number, modelMaxLength
   return {
     "vocab.json": JSON.stringify(vocab),
     "merges.txt": merges.join("\n") + "\n",
+    "tokenizer.json": JSON.stringify(tokenizerJson(vocab, merges.slice(1), eot)),
     "tokenizer_config.json": JSON.stringify({ tokenizer_class: "GPT2Tokenizer", model_max_length: modelMaxLength, add_prefix_space: false, ...special }, null, 2) + "\n",
     "special_tokens_map.json": JSON.stringify(special, null, 2) + "\n"
   }

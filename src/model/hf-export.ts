@@ -50,7 +50,8 @@ const gpt2Files = (modelMaxLength: number) => {
 /**
  * Writes `model` as a Hugging Face GPT-2 directory: config.json (GPT2LMHeadModel),
  * generation_config.json, model.safetensors (float32, save_pretrained's names) and, for the gpt2
- * vocabulary, vocab.json + merges.txt + tokenizer configs. Each file is written atomically.
+ * vocabulary, vocab.json + merges.txt, tokenizer.json (the fast tokenizer) and the tokenizer
+ * configs. Each file is written atomically.
  */
 export const writeHfDirectory = (
   model: GPT,

@@ -1,10 +1,13 @@
 // Export for Hugging Face and back: a run's model written as a GPT2LMHeadModel directory reloads
 // through its config.json with identical logits (tied and untied, tanh and exact GELU); RoPE and
 // ALiBi models are refused in one line; GPT-2's tokenizer files rebuilt from our rank table
-// tokenise text exactly as our tokenizer does.
+// tokenise text exactly as our tokenizer does: vocab.json + merges.txt, and tokenizer.json both
+// by the byte-level BPE algorithm written out here and by Hugging Face's own code (the committed
+// ids of fixtures/check_tokenizer_json.mjs, made from the very file the export writes).
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -30,6 +33,30 @@ const saved = (name: string, overrides: Parameters<typeof tinyConfig>[0], tokeni
     return { model, file }
   })
 
+/**
+ * The algorithm transformers' GPT2Tokenizer and the `tokenizers` ByteLevel BPE run: split with
+ * GPT-2's regex, spell each piece's bytes with the byte-to-unicode map, then repeatedly merge the
+ * adjacent pair with the lowest rank (its line in merges.txt) until none is in the table.
+ */
+const byteLevelBpe = (vocab: Readonly<Record<string, number>>, merges: ReadonlyArray<string>) => {
+  const rank = new Map(merges.map((m, i) => [m, i] as const))
+  const show = byteToUnicode()
+  const pattern = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
+  const bpe = (word: string[]) => {
+    for (;;) {
+      let best = -1
+      let bestRank = Infinity
+      for (let i = 0; i + 1 < word.length; i++) {
+        const r = rank.get(`${word[i]} ${word[i + 1]}`)
+        if (r !== undefined && r < bestRank) [best, bestRank] = [i, r]
+      }
+      if (best < 0) return word
+      word = [...word.slice(0, best), word[best] + word[best + 1], ...word.slice(best + 2)]
+    }
+  }
+  return (text: string) => (text.match(pattern) ?? []).flatMap((piece) => bpe(Array.from(new TextEncoder().encode(piece), (b) => show[b])).map((t) => vocab[t]))
+}
+
 describe("export --format hf", () => {
   beforeAll(() => useBackend("wasm"))
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
@@ -43,7 +70,7 @@ describe("export --format hf", () => {
         const { model, file } = yield* saved(variant.name, variant.overrides)
         const dir = path.join(root, `${variant.name}-hf`)
         const result = yield* exportHf(file, dir)
-        expect([...result.files].sort()).toEqual(["config.json", "generation_config.json", "merges.txt", "model.safetensors", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"])
+        expect([...result.files].sort()).toEqual(["config.json", "generation_config.json", "merges.txt", "model.safetensors", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.json"])
         const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"))
         expect(config).toMatchObject({ architectures: ["GPT2LMHeadModel"], model_type: "gpt2", n_embd: 16, n_head: 4, n_layer: 2, n_positions: 16, n_inner: 40, vocab_size: 50257 })
         expect(JSON.parse(fs.readFileSync(path.join(dir, "generation_config.json"), "utf8"))).toEqual({ bos_token_id: 50256, eos_token_id: 50256 })
@@ -107,28 +134,58 @@ describe("export --format hf", () => {
       expect(vocab["<|endoftext|>"]).toBe(50256)
       expect(vocab["Ġthe"]).toBe(262)
       expect(merges[0]).toBe("Ġ t")
-      // The algorithm transformers' GPT2Tokenizer runs: pre-tokenise, spell bytes, merge by rank.
-      const rank = new Map(merges.map((m, i) => [m, i] as const))
-      const show = byteToUnicode()
-      const pattern = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
-      const bpe = (word: string[]) => {
-        for (;;) {
-          let best = -1
-          let bestRank = Infinity
-          for (let i = 0; i + 1 < word.length; i++) {
-            const r = rank.get(`${word[i]} ${word[i + 1]}`)
-            if (r !== undefined && r < bestRank) [best, bestRank] = [i, r]
-          }
-          if (best < 0) return word
-          word = [...word.slice(0, best), word[best] + word[best + 1], ...word.slice(best + 2)]
-        }
-      }
-      const encode = (text: string) =>
-        (text.match(pattern) ?? []).flatMap((piece) => bpe(Array.from(new TextEncoder().encode(piece), (b) => show[b])).map((t) => vocab[t]))
+      const encode = byteLevelBpe(vocab, merges)
       const gpt2 = makeEncoding("gpt2")
       for (const text of ["The whale swam past the ship, and the whale dived.", "naïve café — 東京 🐋 1234567 don't  \n\n  tabs\tend", "<|endoftext|> is text here"]) {
         expect(encode(text)).toEqual(gpt2.encode(text))
       }
+    })
+  )
+
+  it.effect("tokenizer.json: the fast tokenizer's BPE, ByteLevel pieces and <|endoftext|>; encodes as our gpt2 tokenizer and as Hugging Face's code did", () =>
+    Effect.gen(function* () {
+      const { model, file } = yield* saved("tokenizer-json", {})
+      model.dispose()
+      const dir = path.join(root, "tokenizer-json-hf")
+      yield* exportHf(file, dir)
+      const raw = fs.readFileSync(path.join(dir, "tokenizer.json"))
+      const json = JSON.parse(raw.toString("utf8"))
+      expect(json.version).toBe("1.0")
+      expect(json.added_tokens).toEqual([{ id: 50256, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }])
+      expect(json.normalizer).toBeNull()
+      expect(json.pre_tokenizer).toEqual({ type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true })
+      expect(json.decoder.type).toBe("ByteLevel")
+      expect(json.post_processor.type).toBe("ByteLevel")
+      expect(json.model).toMatchObject({ type: "BPE", dropout: null, unk_token: null, byte_fallback: false })
+      // The same table as the slow tokenizer's files: vocab.json's ids, merges.txt's lines in order.
+      const vocab = JSON.parse(fs.readFileSync(path.join(dir, "vocab.json"), "utf8")) as Record<string, number>
+      expect(json.model.vocab).toEqual(vocab)
+      expect(json.model.merges).toEqual(fs.readFileSync(path.join(dir, "merges.txt"), "utf8").split("\n").slice(1, -1))
+      expect(JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"))).toMatchObject({ add_prefix_space: false, eos_token: "<|endoftext|>" })
+
+      const gpt2 = makeEncoding("gpt2")
+      const encode = byteLevelBpe(json.model.vocab, json.model.merges)
+      const fixture = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "fixtures/tokenizer-json/ids.json"), "utf8")) as {
+        tokenizer_json_sha256: string
+        special: { text: string; ids: number[] }
+        strings: Array<{ text: string; ids: number[]; decoded: string }>
+      }
+      // Hugging Face's ids were made from exactly this file: a changed export must rerun the script.
+      expect(createHash("sha256").update(raw).digest("hex"), "tokenizer.json changed: rerun test/model/fixtures/check_tokenizer_json.mjs").toBe(fixture.tokenizer_json_sha256)
+      expect(fixture.strings.length).toBeGreaterThanOrEqual(8)
+      for (const { text, ids, decoded } of fixture.strings) {
+        expect(gpt2.encode(text), text).toEqual(ids)
+        expect(encode(text), text).toEqual(ids)
+        expect(gpt2.decode(ids)).toBe(text)
+        expect(decoded).toBe(text)
+      }
+      // By design glassbox reads "<|endoftext|>" in text as characters; transformers as the token.
+      expect(fixture.special.ids).toEqual([64, 50256, 65])
+      expect(gpt2.encode(fixture.special.text)).not.toContain(50256)
+      // The exported directory reloads with the gpt2 tokenizer (its metadata and tokenizer.json agree).
+      const reloaded = yield* openModel(dir)
+      expect(reloaded.encoding.name).toBe("gpt2")
+      reloaded.model.dispose()
     })
   )
 })
