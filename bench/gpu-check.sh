@@ -7,6 +7,7 @@
 #   - config B (GPT-2 vocabulary, d 256, 4 layers, context 128, batch 8) training tokens/s, and
 #     generation tokens/s at batch 1 and 8 (bench/generate.ts), on webgpu and on wasm;
 #   - a summary table of webgpu ÷ wasm.
+# Measured on an NVIDIA H200 (driver 580.159.04) on 2026-12-04: README's "On an NVIDIA GPU".
 #
 # The GPU machine needs no network. Two ways to bring the code:
 #   a) a copy of the project with a complete node_modules (npm ci ran somewhere with the same
@@ -16,6 +17,9 @@
 #      linux-x64 dawn.node), Debian's Vulkan loader placed beside dawn.node (Dawn looks there
 #      first, so no root install is needed), the libraries NVIDIA's Vulkan driver may lack, and
 #      this machine's node binary for a GPU machine without Node ≥ 20. Needs apt (apt-get update once).
+#      NVIDIA's Vulkan driver (libGLX_nvidia.so.0) dlopens GLVND's libEGL.so.1 at vkCreateInstance:
+#      without it the loader says "Could not get 'vkCreateInstance'" and Dawn finds no adapter.
+#      The packed libEGL/libGLX/libGLdispatch go on LD_LIBRARY_PATH where the system lacks them.
 #
 #   bash bench/gpu-check.sh pack        # here: write .gpucheck/
 #   bash bench/gpu-check.sh             # there, from the project root: the check (a few minutes)
@@ -55,7 +59,7 @@ if [ "$MODE" = pack ]; then
   cp "$NM/webgpu/package.json" "$NM/webgpu/index.js" "$W/"; cp "$NM/webgpu/dist/linux-x64/dawn.node" "$W/dist/linux-x64/"
   # 3. Debian's Vulkan loader (beside dawn.node) and the X11/GLVND client libraries NVIDIA's
   #    driver library (libGLX_nvidia.so.0) links against, for a machine that lacks them.
-  (cd "$T/debs" && apt-get -qq -o APT::Sandbox::User=root download libvulkan1 libglvnd0 libx11-6 libx11-data libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0) \
+  (cd "$T/debs" && apt-get -qq -o APT::Sandbox::User=root download libvulkan1 libglvnd0 libegl1 libglx0 libx11-6 libx11-data libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0) \
     || { echo "pack: apt-get download failed: run apt-get update once, then pack again"; exit 1; }
   for f in "$T"/debs/*.deb; do dpkg -x "$f" "$T/debs/x"; done
   cp -a "$T"/debs/x/usr/lib/*-linux-gnu/*.so* "$A/vklibs/"
@@ -138,6 +142,10 @@ else
     if [ -n "$ICD" ]; then export VK_DRIVER_FILES=$ICD VK_ICD_FILENAMES=$ICD; echo "driver manifest: $ICD"; cat "$ICD"; echo
     else echo "WARN: no NVIDIA Vulkan driver found (nvidia_icd.json or libGLX_nvidia.so.0)"; fi
   else echo "driver manifest preset: ${VK_DRIVER_FILES:-$VK_ICD_FILENAMES}"; fi
+  if ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1 ' && [ -n "$VKLIBS" ]; then
+    export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$VKLIBS
+    echo "no system libEGL.so.1 (NVIDIA's Vulkan driver needs GLVND's): the packed one, through LD_LIBRARY_PATH"
+  fi
   LIB=$(sed -n 's/.*"library_path" *: *"\([^"]*\)".*/\1/p' "${VK_DRIVER_FILES:-/dev/null}" 2>/dev/null | head -1)
   case "$LIB" in /*) ;; ?*) LIB=$(ldconfig -p | awk -v l="$LIB" '$1==l {print $NF; exit}') ;; esac
   if [ -n "$LIB" ] && [ -e "$LIB" ] && ldd "$LIB" | grep -q 'not found' && [ -n "$VKLIBS" ]; then

@@ -45,7 +45,7 @@ class Block(nn.Module):
             v = torch.cat([past[1], v], dim=2)
         S = k.shape[2]
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))
-        mask = torch.ones(T, S, dtype=torch.bool).tril(S - T)
+        mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(S - T)
         att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, d)
         return self.c_proj(y), (k, v)
@@ -67,7 +67,7 @@ class GPT(nn.Module):
 
     def forward(self, ids, past=None, start=0):
         T = ids.shape[1]
-        x = self.wte(ids) + self.wpe(torch.arange(start, start + T))
+        x = self.wte(ids) + self.wpe(torch.arange(start, start + T, device=ids.device))
         presents = []
         for i, block in enumerate(self.h):
             x, p = block(x, None if past is None else past[i])
