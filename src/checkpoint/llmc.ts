@@ -27,7 +27,8 @@ import { loadWeights, type WeightsIncompatible } from "../model/weights.ts"
 import { Rng } from "../rng/rng.ts"
 import type { TokenizerName } from "../tokenizer/tokenizer.ts"
 import { initAdamW } from "../train/adamw.ts"
-import { listCheckpoints, resolveWeightsPath, saveCheckpoint } from "./checkpointer.ts"
+import { listCheckpoints, resolveWeightsPath } from "../format/checkpoint-dir.ts"
+import { saveCheckpoint } from "./checkpointer.ts"
 
 export interface LlmcExportResult {
   readonly file: string

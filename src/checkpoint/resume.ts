@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { applyOverride, decodeConfig, type ConfigError } from "../config/load.ts"
 import { forbiddenChanges } from "../config/resume-policy.ts"
 import type { PipelineConfig } from "../config/schema.ts"
-import { NoCheckpoint, readCheckpointList, readStateLoose } from "./checkpointer.ts"
+import { NoCheckpoint, readCheckpointList, readStateLoose } from "../format/checkpoint-dir.ts"
 import { cleanLeftovers, ensureRunDirectory } from "./run-dir.ts"
 
 export class ResumeRefused extends Data.TaggedError("ResumeRefused")<{ readonly runDir: string; readonly changes: readonly string[] }> {

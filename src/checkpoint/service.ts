@@ -9,16 +9,8 @@ import type { GPT } from "../model/gpt.ts"
 import { gptFromValues } from "../model/gpt.ts"
 import type { AdamWState } from "../train/adamw.ts"
 import type { WriteFailed } from "../format/atomic.ts"
-import {
-  CHECKPOINT_FORMAT_VERSION,
-  checkpointName,
-  latestGoodCheckpoint,
-  listCheckpoints,
-  NoCheckpoint,
-  saveCheckpoint,
-  type CheckpointState,
-  type LoadedCheckpoint
-} from "./checkpointer.ts"
+import { CHECKPOINT_FORMAT_VERSION, checkpointName, listCheckpoints, NoCheckpoint, type CheckpointState } from "../format/checkpoint-dir.ts"
+import { latestGoodCheckpoint, saveCheckpoint, type LoadedCheckpoint } from "./checkpointer.ts"
 
 export interface CheckpointerShape {
   /** Saves one checkpoint and applies retention (newest `keep` plus the best); returns its id. */

@@ -14,7 +14,7 @@ import { Data, Effect, Either, Schema } from "effect"
 import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { resolveWeightsPath } from "../checkpoint/checkpointer.ts"
+import { resolveWeightsPath } from "../format/checkpoint-dir.ts"
 import { verifyFiniteWeights, type WeightsNotFinite } from "./finite-weights.ts"
 import { ReadFailed } from "../format/atomic.ts"
 import { decodeHfConfig, type HfConfigInvalid } from "../format/hf-config.ts"
@@ -95,10 +95,10 @@ const besides = async (weights: string, name: string) => {
 }
 
 /**
- * The files for a local reference: the weights as the checkpoint room resolves them (a file as
- * given; a checkpoint directory verified against its state.json; a run directory's newest good
- * checkpoint; a directory holding model.safetensors), with a config.json and tokenizer.json
- * beside them when present.
+ * The files for a local reference: the weights as the checkpoint directory format resolves them
+ * (src/format/checkpoint-dir.ts: a file as given; a checkpoint directory verified against its
+ * state.json; a run directory's newest good checkpoint; a directory holding model.safetensors),
+ * with a config.json and tokenizer.json beside them when present.
  */
 export const localModelFiles = (target: string): Effect.Effect<ModelFiles, ReadFailed> =>
   Effect.gen(function* () {

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { readCheckpointList } from "../../src/checkpoint/checkpointer.ts"
+import { readCheckpointList } from "../../src/format/checkpoint-dir.ts"
 import { cleanLeftovers, ensureRunDirectory } from "../../src/checkpoint/run-dir.ts"
 import { runCli, stepLosses, writeRunConfig } from "../e2e/run-helpers.ts"
 
