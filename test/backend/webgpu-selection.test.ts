@@ -3,13 +3,13 @@
 // when there is no adapter or the lavapipe folder is missing. Selection runs in child processes:
 // Dawn enumerates adapters once per process.
 import { describe, expect, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { isDiscrete } from "../../src/backend/webgpu.ts"
 import { lavapipeReady } from "../../src/backend/lavapipe.ts"
 import { lavapipeFolder, underCI } from "./webgpu-setup.ts"
+import { runNode } from "../e2e/run-helpers.ts"
 
 interface Outcome {
   selected?: { name: string; description: string }
@@ -17,12 +17,10 @@ interface Outcome {
   discreteRefusal?: { tag: string; message: string }
 }
 
-const select = (choice: string, env: Record<string, string | undefined>): Outcome => {
-  const childEnv: Record<string, string | undefined> = { ...process.env, GLASSBOX_BACKEND: undefined, ...env }
-  for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k]
-  const r = spawnSync(process.execPath, ["--import", "tsx", "test/backend/fixtures/select-webgpu.ts", choice], { encoding: "utf8", env: childEnv as NodeJS.ProcessEnv, timeout: 60_000 })
+const select = async (choice: string, env: Record<string, string | undefined>): Promise<Outcome> => {
+  const r = await runNode(["--import", "tsx", "test/backend/fixtures/select-webgpu.ts", choice], { GLASSBOX_BACKEND: undefined, ...env })
   const line = r.stdout.trim().split("\n").pop() ?? ""
-  if (r.status !== 0 || !line.startsWith("{")) throw new Error(`selection child failed (status ${r.status}): ${r.stderr.slice(-2000)}`)
+  if (r.code !== 0 || !line.startsWith("{")) throw new Error(`selection child failed (status ${r.code}): ${r.stderr.slice(-2000)}`)
   return JSON.parse(line) as Outcome
 }
 
@@ -41,16 +39,16 @@ describe("discrete GPU judgement", () => {
 })
 
 describe("webgpu selection errors", () => {
-  it("no adapter: the error names the driver to install, VK_DRIVER_FILES and the lavapipe script", () => {
-    const out = select("webgpu", { GLASSBOX_LAVAPIPE: undefined, VK_DRIVER_FILES: "/nonexistent/no_icd.json", VK_ICD_FILENAMES: "/nonexistent/no_icd.json" })
+  it("no adapter: the error names the driver to install, VK_DRIVER_FILES and the lavapipe script", async () => {
+    const out = await select("webgpu", { GLASSBOX_LAVAPIPE: undefined, VK_DRIVER_FILES: "/nonexistent/no_icd.json", VK_ICD_FILENAMES: "/nonexistent/no_icd.json" })
     expect(out.selected).toBeUndefined()
     expect(out.error?.tag).toBe("BackendUnavailable")
     expect(out.error?.message).toMatch(/no WebGPU adapter.*Vulkan driver.*VK_DRIVER_FILES.*bash \.ci\/lavapipe\.sh.*GLASSBOX_LAVAPIPE/)
     expect(out.error?.message.split("\n")).toHaveLength(1)
   })
 
-  it("GLASSBOX_LAVAPIPE naming an empty folder: the error says which script makes it", () => {
-    const out = select("webgpu", { GLASSBOX_LAVAPIPE: mkdtempSync(join(tmpdir(), "no-lavapipe-")) })
+  it("GLASSBOX_LAVAPIPE naming an empty folder: the error says which script makes it", async () => {
+    const out = await select("webgpu", { GLASSBOX_LAVAPIPE: mkdtempSync(join(tmpdir(), "no-lavapipe-")) })
     expect(out.error?.message).toMatch(/GLASSBOX_LAVAPIPE: .* holds no lavapipe driver: run bash \.ci\/lavapipe\.sh/)
   })
 })
@@ -59,12 +57,12 @@ const haveLavapipe = lavapipeReady(lavapipeFolder)
 if (!haveLavapipe && !underCI()) console.log("webgpu-selection.test.ts: auto-with-lavapipe test skipped: no .lavapipe/ (run bash .ci/lavapipe.sh)")
 
 describe.runIf(haveLavapipe || underCI())("auto with only a CPU adapter", () => {
-  it("passes lavapipe over for the next backend, saying why; webgpu chosen by name still runs on it", () => {
+  it("passes lavapipe over for the next backend, saying why; webgpu chosen by name still runs on it", async () => {
     if (!haveLavapipe) throw new Error("no .lavapipe/ under CI, where .ci/run must have made it (bash .ci/lavapipe.sh)")
-    const auto = select("auto", { GLASSBOX_LAVAPIPE: lavapipeFolder })
+    const auto = await select("auto", { GLASSBOX_LAVAPIPE: lavapipeFolder })
     expect(auto.selected?.name).not.toBe("webgpu")
     expect(auto.discreteRefusal?.message).toMatch(/CPU fallback adapter.*not a discrete GPU.*choose backend "webgpu"/)
-    const named = select("webgpu", { GLASSBOX_LAVAPIPE: lavapipeFolder })
+    const named = await select("webgpu", { GLASSBOX_LAVAPIPE: lavapipeFolder })
     expect(named.selected?.name).toBe("webgpu")
     expect(named.selected?.description).toMatch(/llvmpipe.*CPU fallback adapter; binding limit 128 MiB/)
   })

@@ -3,19 +3,17 @@
 // streams text and reports its speed.
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { saveWeights } from "../../src/model/weights.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
+import { runCli } from "../e2e/run-helpers.ts"
 
-const glassbox = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ["bin/glassbox.js", ...args], { encoding: "utf8", env: { ...process.env, GLASSBOX_BACKEND: "wasm" }, timeout: 120_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
+const glassbox = (...args: string[]) => runCli(args, undefined, { GLASSBOX_BACKEND: "wasm" })
 
-const expectOneLineError = (r: ReturnType<typeof glassbox>, fragment: string) => {
+const expectOneLineError = (r: Awaited<ReturnType<typeof glassbox>>, fragment: string) => {
   expect(r.code).toBe(1)
   const lines = r.stderr.trim().split("\n")
   expect(lines, r.stderr).toHaveLength(1)
@@ -36,60 +34,60 @@ describe("glassbox CLI", () => {
     }
   })
 
-  it("a malformed config lists every problem with its path, exit 1", () => {
+  it("a malformed config lists every problem with its path, exit 1", async () => {
     const file = path.join(dir, "bad.json")
     fs.writeFileSync(file, JSON.stringify({ model: { heads: "four", d_model: 10, bogus: 1 }, backend: "gpu" }))
-    const r = glassbox("run", file)
+    const r = await glassbox("run", file)
     expectOneLineError(r, file)
     expect(r.stderr).toContain("model.heads: found \"four\", expected")
     expect(r.stderr).toContain("model.bogus: unknown key")
     expect(r.stderr).toContain('backend: found "gpu", expected "auto" | "tensorflow-gpu"')
   })
 
-  it("a config that is not JSON, exit 1", () => {
+  it("a config that is not JSON, exit 1", async () => {
     const file = path.join(dir, "broken.json")
     fs.writeFileSync(file, "{ model: ")
-    expectOneLineError(glassbox("run", file), "not valid JSON")
+    expectOneLineError(await glassbox("run", file), "not valid JSON")
   })
 
-  it("a bad --set override, exit 1", () => {
-    expectOneLineError(glassbox("run", "config/tiny.json", "--set", "model.d_model=100", "--set", "model.heads=3"), "model.d_model: 100 is not divisible by model.heads (3)")
+  it("a bad --set override, exit 1", async () => {
+    expectOneLineError(await glassbox("run", "config/tiny.json", "--set", "model.d_model=100", "--set", "model.heads=3"), "model.d_model: 100 is not divisible by model.heads (3)")
   })
 
-  it("a missing checkpoint, exit 1", () => {
-    expectOneLineError(glassbox("generate", path.join(dir, "nothing-here")), "no such file or directory")
+  it("a missing checkpoint, exit 1", async () => {
+    expectOneLineError(await glassbox("generate", path.join(dir, "nothing-here")), "no such file or directory")
   })
 
-  it("a corrupt checkpoint, exit 1", () => {
+  it("a corrupt checkpoint, exit 1", async () => {
     const file = path.join(dir, "corrupt.safetensors")
     fs.writeFileSync(file, Buffer.from("not a safetensors file at all"))
-    expectOneLineError(glassbox("generate", file), file)
+    expectOneLineError(await glassbox("generate", file), file)
   })
 
-  it("a prompt longer than the context, exit 1", () => {
-    expectOneLineError(glassbox("generate", weights, "--prompt", "x".repeat(40)), "the prompt is 40 tokens but the model's context is 16")
+  it("a prompt longer than the context, exit 1", async () => {
+    expectOneLineError(await glassbox("generate", weights, "--prompt", "x".repeat(40)), "the prompt is 40 tokens but the model's context is 16")
   })
 
-  it("an invalid sampling value, exit 1", () => {
-    expectOneLineError(glassbox("generate", weights, "--temperature", "-1"), "--temperature -1 is invalid")
+  it("an invalid sampling value, exit 1", async () => {
+    expectOneLineError(await glassbox("generate", weights, "--temperature", "-1"), "--temperature -1 is invalid")
   })
 
-  it("generates from a saved model and reports tokens/s", () => {
-    const r = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "5", "--preset", "greedy")
+  it("generates from a saved model and reports tokens/s", async () => {
+    const r = await glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "5", "--preset", "greedy")
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.startsWith("ab")).toBe(true)
     expect(r.stderr).toMatch(/\[\d+ tokens in [\d.]+s, [\d.]+ tokens\/s on wasm \(simd, 1 thread\)\]/)
   })
 
-  it("generate: stop strings end the text, sampling flags override the preset", () => {
-    const r = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", "zzz-never")
+  it("generate: stop strings end the text, sampling flags override the preset", async () => {
+    const r = await glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", "zzz-never")
     expect(r.code, r.stderr).toBe(0)
     const greedyText = r.stdout.replace(/\n$/, "")
     const cut = greedyText.slice(3, 5)
-    const stopped = glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", cut)
+    const stopped = await glassbox("generate", weights, "--prompt", "ab", "--max-new-tokens", "12", "--preset", "greedy", "--stop", cut)
     expect(stopped.stdout.replace(/\n$/, "")).toBe(greedyText.slice(0, greedyText.indexOf(cut, 2)))
-    expectOneLineError(glassbox("generate", weights, "--top-k", "0"), "--top-k 0 is invalid")
-    expectOneLineError(glassbox("generate", weights, "--top-p", "1.5"), "--top-p 1.5 is invalid")
+    expectOneLineError(await glassbox("generate", weights, "--top-k", "0"), "--top-k 0 is invalid")
+    expectOneLineError(await glassbox("generate", weights, "--top-p", "1.5"), "--top-p 1.5 is invalid")
   })
 
   it("chat: commands, history and an answer; Ctrl-C stops an answer without leaving", async () => {

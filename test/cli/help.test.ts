@@ -2,9 +2,9 @@
 // with examples, and has no colour off a terminal; misspelt commands and flags get "did you
 // mean", and a bad value names its flag. The outline is read from the real command tree.
 import { describe, expect, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
 import { outline, planCommandLine, renderHelp, splitDescription, type CommandInfo } from "../../src/cli/help.ts"
 import { glassbox } from "../../src/cli/main.ts"
+import { runCli } from "../e2e/run-helpers.ts"
 
 const root = outline(glassbox)
 const all = (c: CommandInfo): CommandInfo[] => [c, ...c.subcommands.flatMap(all)]
@@ -12,10 +12,7 @@ const commands = all(root)
 const leaves = commands.filter((c) => c.subcommands.length === 0)
 const name = (c: CommandInfo) => ["glassbox", ...c.path].join(" ")
 
-const run = (args: string[], env: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, ["bin/glassbox.js", ...args], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 60_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
+const run = (args: string[], env: Record<string, string> = {}) => runCli(args, undefined, env)
 
 describe("help", () => {
   it("reads the whole command tree, groups included", () => {
@@ -101,9 +98,9 @@ describe("reading a command line", () => {
 })
 
 describe("help as a process", () => {
-  it("--help in a pipe: no colour, 100 columns, exit 0; NO_COLOR too", () => {
+  it("--help in a pipe: no colour, 100 columns, exit 0; NO_COLOR too", async () => {
     for (const env of [{}, { NO_COLOR: "1" }] as Array<Record<string, string>>) {
-      const r = run(["--help"], env)
+      const r = await run(["--help"], env)
       expect(r.code, r.stderr).toBe(0)
       expect(r.stdout).not.toMatch(/\x1b\[/)
       expect(Math.max(...r.stdout.split("\n").map((l) => l.length))).toBeLessThanOrEqual(100)
@@ -111,9 +108,9 @@ describe("help as a process", () => {
     }
   })
 
-  it("completion scripts offer every command and flag but not the refused --wizard", () => {
+  it("completion scripts offer every command and flag but not the refused --wizard", async () => {
     for (const shell of ["bash", "zsh", "fish", "sh"]) {
-      const r = run(["--completions", shell])
+      const r = await run(["--completions", shell])
       expect(r.code, r.stderr).toBe(0)
       expect(r.stdout, shell).toContain("generate")
       expect(r.stdout, shell).toContain("fresh")
@@ -121,8 +118,8 @@ describe("help as a process", () => {
     }
   })
 
-  it("a misspelt command: one line on stderr, exit 1", () => {
-    const r = run(["genrate", "runs/tiny"])
+  it("a misspelt command: one line on stderr, exit 1", async () => {
+    const r = await run(["genrate", "runs/tiny"])
     expect(r.code).toBe(1)
     expect(r.stderr.trim().split("\n")).toHaveLength(1)
     expect(r.stderr).toContain("did you mean generate?")

@@ -3,11 +3,11 @@
 // Checked in-process through the same decoder the CLI uses, plus a few through the CLI itself.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { loadConfig } from "../../src/config/load.ts"
+import { runCli } from "../e2e/run-helpers.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-configs-"))
 const file = (name: string, content: string) => {
@@ -82,10 +82,10 @@ describe("malformed configs", () => {
     })
   )
 
-  it("through the CLI: exit code 1 and exactly one line on stderr", () => {
+  it("through the CLI: exit code 1 and exactly one line on stderr", async () => {
     for (const [label, content] of catalogue.slice(0, 4).concat(catalogue.slice(-3))) {
-      const r = spawnSync(process.execPath, ["bin/glassbox.js", "config", "show", file(`cli-${label.replace(/\W+/g, "-")}.json`, content)], { encoding: "utf8" })
-      expect(r.status, label).toBe(1)
+      const r = await runCli(["config", "show", file(`cli-${label.replace(/\W+/g, "-")}.json`, content)])
+      expect(r.code, label).toBe(1)
       expect(r.stderr.trim().split("\n"), label).toHaveLength(1)
       expect(r.stdout).toBe("")
     }

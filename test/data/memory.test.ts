@@ -5,7 +5,6 @@
 // decoder thread's heap settling) it stops growing, far below what holding the text would take.
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,6 +14,7 @@ import { runInNewContext } from "node:vm"
 import { type DocumentSourceShape, openParquetSource } from "../../src/data/document-source.ts"
 import { hubOptions, readRange } from "../../src/data/hub.ts"
 import { hubServer } from "./hub-server.ts"
+import { runNode } from "../e2e/run-helpers.ts"
 
 const ROW_GROUPS = 16
 const ROWS = 100
@@ -28,11 +28,12 @@ const gc = runInNewContext("gc") as () => void
 
 let dir = ""
 let path = ""
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "glassbox-large-"))
   path = join(dir, "large.parquet")
   const script = fileURLToPath(new URL("./large-parquet.mjs", import.meta.url))
-  execFileSync(process.execPath, [script, path, String(ROW_GROUPS), String(ROWS), String(CHARS)])
+  const r = await runNode([script, path, String(ROW_GROUPS), String(ROWS), String(CHARS)])
+  if (r.code !== 0) throw new Error(`large-parquet.mjs failed: ${r.stderr}`)
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 

@@ -9,7 +9,7 @@
 // against files glassbox did not write.
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -30,16 +30,14 @@ import { hubServer } from "../data/hub-server.ts"
 import { saveWeights } from "../../src/model/weights.ts"
 import { makeEncoding } from "../../src/tokenizer/tokenizer.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
+import { runCli } from "./run-helpers.ts"
 
 const FIXTURES = path.join(import.meta.dirname, "..", "fixtures", "llmc")
 const V3 = path.join(FIXTURES, "tiny_v3.bin")
 const V5 = path.join(FIXTURES, "tiny_v5.bin")
 
-const glassbox = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ["bin/glassbox.js", ...args], { encoding: "utf8", env: { ...process.env, GLASSBOX_BACKEND: "wasm" }, timeout: 180_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-const expectOneLineError = (r: ReturnType<typeof glassbox>, fragment: string) => {
+const glassbox = (...args: string[]) => runCli(args, undefined, { GLASSBOX_BACKEND: "wasm" })
+const expectOneLineError = (r: Awaited<ReturnType<typeof glassbox>>, fragment: string) => {
   expect(r.code, r.stderr).toBe(1)
   const lines = r.stderr.trim().split("\n")
   expect(lines, r.stderr).toHaveLength(1)
@@ -54,8 +52,8 @@ describe("hand-off to llm.c and back, from the command line", () => {
   const run = path.join(dir, "from-llmc")
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-  it("import llmc gives a run that export writes back byte for byte (v3 and v5), and generate/eval accept", () => {
-    const imported = glassbox("import", "llmc", V3, run, "--set", "eval.tokens=256", "--set", "train.batch=2")
+  it("import llmc gives a run that export writes back byte for byte (v3 and v5), and generate/eval accept", async () => {
+    const imported = await glassbox("import", "llmc", V3, run, "--set", "eval.tokens=256", "--set", "train.batch=2")
     expect(imported.code, imported.stderr).toBe(0)
     expect(imported.stdout).toContain("llm.c version 3, 2 layers, 2 heads, 16 channels, 16 positions, bytes vocabulary 257")
     const state = JSON.parse(fs.readFileSync(path.join(run, "checkpoints", "step-00000000", "state.json"), "utf8"))
@@ -63,28 +61,28 @@ describe("hand-off to llm.c and back, from the command line", () => {
     expect(state.config.model).toMatchObject({ layers: 2, heads: 2, d_model: 16, d_ff: 64, positions: 16, context: 16, tied: true, gelu: "tanh" })
 
     const f32 = path.join(dir, "again.bin")
-    const out = glassbox("export", run, "--format", "llmc", f32)
+    const out = await glassbox("export", run, "--format", "llmc", f32)
     expect(out.code, out.stderr).toBe(0)
     expect(out.stdout).toContain("llm.c model version 3 (float32)")
     expect(sha256(f32)).toBe(sha256(V3))
     const bf16 = path.join(dir, "again-bf16.bin")
-    expect(glassbox("export", run, "--format", "llmc", bf16, "--dtype", "bf16").code).toBe(0)
+    expect((await glassbox("export", run, "--format", "llmc", bf16, "--dtype", "bf16")).code).toBe(0)
     expect(sha256(bf16)).toBe(sha256(V5))
 
-    const generated = glassbox("generate", run, "--max-new-tokens", "5", "--prompt", "Hi", "--seed", "1")
+    const generated = await glassbox("generate", run, "--max-new-tokens", "5", "--prompt", "Hi", "--seed", "1")
     expect(generated.code, generated.stderr).toBe(0)
-    const evaluated = glassbox("eval", run)
+    const evaluated = await glassbox("eval", run)
     expect(evaluated.code, evaluated.stderr).toBe(0)
     expect(evaluated.stdout).toMatch(/held-out loss \d+\.\d+/)
   })
 
-  it("an imported model opens in interpret and fine-tunes with resume", () => {
+  it("an imported model opens in interpret and fine-tunes with resume", async () => {
     const ft = path.join(dir, "fine-tune")
-    const imported = glassbox("import", "llmc", V5, ft, "--set", "train.steps=2", "--set", "train.warmup_steps=1", "--set", "train.batch=2", "--set", "eval.tokens=128", "--set", "eval.every=0")
+    const imported = await glassbox("import", "llmc", V5, ft, "--set", "train.steps=2", "--set", "train.warmup_steps=1", "--set", "train.batch=2", "--set", "eval.tokens=128", "--set", "eval.every=0")
     expect(imported.code, imported.stderr).toBe(0)
-    const lens = glassbox("interpret", "logit-lens", ft, "--text", "the whale")
+    const lens = await glassbox("interpret", "logit-lens", ft, "--text", "the whale")
     expect(lens.code, lens.stderr).toBe(0)
-    const resumed = glassbox("resume", ft)
+    const resumed = await glassbox("resume", ft)
     expect(resumed.code, resumed.stderr).toBe(0)
     expect(resumed.stdout).toContain("resuming")
     expect(fs.readdirSync(path.join(ft, "checkpoints")).sort()).toEqual(["step-00000000", "step-00000002"])
@@ -96,26 +94,26 @@ describe("hand-off to llm.c and back, from the command line", () => {
     const model = tinyModel(tinyConfig({ vocabSize: 257, dModel: 8, dFF: 32, gelu: "erf" }))
     await Effect.runPromise(saveWeights(erf, model, "bytes"))
     model.dispose()
-    expectOneLineError(glassbox("export", erf, "--format", "llmc", path.join(dir, "erf.bin")), `llm.c cannot represent this model: GELU is "erf"`)
+    expectOneLineError(await glassbox("export", erf, "--format", "llmc", path.join(dir, "erf.bin")), `llm.c cannot represent this model: GELU is "erf"`)
     expect(fs.existsSync(path.join(dir, "erf.bin"))).toBe(false)
 
     const shard = path.join(dir, "shard.bin")
     const header = new Int32Array(256)
     header.set([20240520, 1, 2])
     fs.writeFileSync(shard, Buffer.concat([Buffer.from(header.buffer), Buffer.from([1, 0, 2, 0])]))
-    expectOneLineError(glassbox("import", "llmc", shard, path.join(dir, "nope")), "this is an llm.c token shard (magic 20240520), not a model file")
+    expectOneLineError(await glassbox("import", "llmc", shard, path.join(dir, "nope")), "this is an llm.c token shard (magic 20240520), not a model file")
     const truncated = path.join(dir, "truncated.bin")
     fs.writeFileSync(truncated, fs.readFileSync(V3).subarray(0, 5000))
-    expectOneLineError(glassbox("import", "llmc", truncated, path.join(dir, "nope")), "(truncated)")
-    expectOneLineError(glassbox("import", "llmc", V3, run), "already holds checkpoints; import into a new run directory")
-    expectOneLineError(glassbox("import", "llmc", V3, path.join(dir, "nope"), "--tokenizer", "gpt2"), "vocabulary of 257 does not fit the gpt2 tokenizer")
-    expectOneLineError(glassbox("data", "export", "--format", "llmc", "--tokenizer", "cl100k_base", "shipped", path.join(dir, "cl100k")), "store uint16 ids (at most 65,536)")
+    expectOneLineError(await glassbox("import", "llmc", truncated, path.join(dir, "nope")), "(truncated)")
+    expectOneLineError(await glassbox("import", "llmc", V3, run), "already holds checkpoints; import into a new run directory")
+    expectOneLineError(await glassbox("import", "llmc", V3, path.join(dir, "nope"), "--tokenizer", "gpt2"), "vocabulary of 257 does not fit the gpt2 tokenizer")
+    expectOneLineError(await glassbox("data", "export", "--format", "llmc", "--tokenizer", "cl100k_base", "shipped", path.join(dir, "cl100k")), "store uint16 ids (at most 65,536)")
   })
 
   it("a data export killed mid-way and run again gives the same files as one never stopped", async () => {
     const args = (out: string) => ["data", "export", "--format", "llmc", "shipped", out, "--max-tokens", "240000", "--shard-tokens", "50000", "--flush-tokens", "10000", "--workers", "0"]
     const reference = path.join(dir, "reference")
-    const whole = glassbox(...args(reference))
+    const whole = await glassbox(...args(reference))
     expect(whole.code, whole.stderr).toBe(0)
     expect(whole.stdout).toContain("exported 6 file(s)")
 
@@ -141,7 +139,7 @@ describe("hand-off to llm.c and back, from the command line", () => {
     await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.on("exit", resolve)))
     const state = JSON.parse(fs.readFileSync(manifest, "utf8"))
     expect(state.complete, "the export finished before it could be killed; the test needs a slower export").toBe(false)
-    const resumed = glassbox(...args(killed))
+    const resumed = await glassbox(...args(killed))
     expect(resumed.code, resumed.stderr).toBe(0)
     expect(resumed.stdout).toContain("resumed and finished")
     expect(digest(killed)).toEqual(digest(reference))
@@ -176,7 +174,7 @@ describe("pipelines/handoff.ts", () => {
     Effect.gen(function* () {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-handoff-pipe-"))
       const source = path.join(dir, "source-run")
-      expect(glassbox("import", "llmc", V3, source).code).toBe(0)
+      expect((yield* Effect.promise(() => glassbox("import", "llmc", V3, source))).code).toBe(0)
       const config = Schema.decodeUnknownSync(PipelineConfig)({
         run: { dir: source, seed: 5 },
         tokenizer: "bytes",

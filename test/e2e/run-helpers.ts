@@ -47,11 +47,14 @@ export interface Finished {
   readonly stderr: string
 }
 
-/** A running CLI process with its output collected; `env` adds to the environment. */
-export const startCli = (args: readonly string[], input?: string, env: Record<string, string> = {}) => {
-  const child: ChildProcess = spawn(process.execPath, ["bin/glassbox.js", ...args], {
+/** A running Node process (`nodeArgs` after `node`) with its output collected; `env` adds to the environment, an undefined value removes a variable. */
+export const startNode = (nodeArgs: readonly string[], input?: string, env: Record<string, string | undefined> = {}, cwd?: string) => {
+  const merged: Record<string, string | undefined> = { ...process.env, ...env }
+  for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k]
+  const child: ChildProcess = spawn(process.execPath, nodeArgs, {
     stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    env: { ...process.env, ...env }
+    env: merged as NodeJS.ProcessEnv,
+    cwd
   })
   if (input !== undefined) child.stdin!.end(input)
   let stdout = ""
@@ -65,8 +68,15 @@ export const startCli = (args: readonly string[], input?: string, env: Record<st
   return { child, finished, output: () => ({ stdout, stderr }) }
 }
 
+/** A running CLI process with its output collected; `env` adds to the environment. */
+export const startCli = (args: readonly string[], input?: string, env: Record<string, string | undefined> = {}) =>
+  startNode(["bin/glassbox.js", ...args], input, env)
+
 /** Runs the CLI to completion. */
-export const runCli = (args: readonly string[], input?: string, env: Record<string, string> = {}) => startCli(args, input, env).finished
+export const runCli = (args: readonly string[], input?: string, env: Record<string, string | undefined> = {}) => startCli(args, input, env).finished
+
+/** Runs a Node script to completion without blocking this worker (spawnSync would starve vitest's RPC). */
+export const runNode = (nodeArgs: readonly string[], env: Record<string, string | undefined> = {}, cwd?: string) => startNode(nodeArgs, undefined, env, cwd).finished
 
 /** Resolves once `ready()` holds, checking every `everyMs`; rejects if the process ends first. */
 export const waitFor = (ready: () => boolean, ended: Promise<unknown>, everyMs = 2) =>

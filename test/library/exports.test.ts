@@ -2,9 +2,9 @@
 // files that exist, their runtime shims (lib/*.js) export exactly what the typed sources export,
 // and plain Node resolves `import("glassbox")` by the package's own name and gets the services.
 import { describe, expect, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { runNode } from "../e2e/run-helpers.ts"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
@@ -32,10 +32,12 @@ describe("package exports", () => {
     })
   }
 
-  it("plain Node resolves glassbox and glassbox/interpret by the package name", () => {
+  it("plain Node resolves glassbox and glassbox/interpret by the package name", async () => {
     const script = `const g = await import("glassbox"); const i = await import("glassbox/interpret");
       console.log(JSON.stringify({ model: typeof g.Model.init, trainer: typeof g.Trainer.live, cache: typeof i.runWithCache }))`
-    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8", env: { ...process.env, GLASSBOX_FROM_SOURCE: "1" } })
+    const r = await runNode(["--input-type=module", "-e", script], { GLASSBOX_FROM_SOURCE: "1" }, root)
+    expect(r.code, r.stderr).toBe(0)
+    const out = r.stdout
     expect(JSON.parse(out.trim().split("\n").pop()!)).toEqual({ model: "function", trainer: "function", cache: "function" })
   })
 })
