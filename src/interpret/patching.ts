@@ -104,8 +104,13 @@ export const logitDiff = (model: GPT, ids: ReadonlyArray<number>, answer: number
   return value
 }
 
-/** Rows per forward pass: about 4,096 tokens per batch, so activations stay small at any T. */
-export const defaultBatchRows = (T: number) => Math.max(1, Math.min(256, Math.floor(4096 / T)))
+/**
+ * Rows per forward pass. A patched forward keeps every layer's activations until its logits are
+ * read, and they grow as tokens × width (the residual stream is d_model wide, the MLP 4·d_model),
+ * so the budget is in token-widths: about 4,096 tokens at width 256 (1,365 at GPT-2 small's 768,
+ * whose 256-row batches of 11 tokens exhausted the WebAssembly heap), at most 256 rows, at any T.
+ */
+export const defaultBatchRows = (T: number, dModel = 256) => Math.max(1, Math.min(256, Math.floor((4096 * 256) / (Math.max(dModel, 256) * T))))
 
 /**
  * Logit differences of the corrupted prompt with each site overwritten by its value in `source`
@@ -119,7 +124,7 @@ export const patchedLogitDiffs = (
   sites: ReadonlyArray<PatchSite>,
   answer: number,
   wrong: number,
-  batchRows = defaultBatchRows(corrupted.length)
+  batchRows = defaultBatchRows(corrupted.length, model.config.dModel)
 ): { diffs: Float64Array; forwards: number } => {
   const T = corrupted.length
   const H = model.config.heads

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect, Either, Exit } from "effect"
 import { cacheActivations, idsTensor } from "../../src/interpret/hooks.ts"
-import { logitDiff, normalise, patchedLogitDiffs, patchingSweep, siteHook, sweepSites } from "../../src/interpret/patching.ts"
+import { defaultBatchRows, logitDiff, normalise, patchedLogitDiffs, patchingSweep, siteHook, sweepSites } from "../../src/interpret/patching.ts"
 import { makeProbes } from "../../src/interpret/probes.ts"
 import { renderPatching, stripAnsi } from "../../src/interpret/render-terminal.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
@@ -157,6 +157,15 @@ describe("activation patching on a random model", () => {
     expect(strongResult.warning).toBeUndefined()
     expect(renderPatching(strongResult, (id) => String(id), { color: false })).not.toContain("warning")
     model.dispose()
+  })
+
+  it("the default batch holds about 4,096 tokens at width 256, fewer as the model widens", () => {
+    expect(defaultBatchRows(16)).toBe(256)
+    expect(defaultBatchRows(64)).toBe(64)
+    expect(defaultBatchRows(64, 128)).toBe(64)
+    expect(defaultBatchRows(11, 768)).toBe(124)
+    expect(defaultBatchRows(1024, 768)).toBe(1)
+    expect(defaultBatchRows(5000)).toBe(1)
   })
 
   it("the batched sweep equals one forward pass per site", () => {
