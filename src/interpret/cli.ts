@@ -74,7 +74,7 @@ export interface PatchCommandOptions extends InterpretOptions {
   readonly sites?: ReadonlyArray<SiteKind>
   /** Put end-of-text before both prompts (default true). */
   readonly bos?: boolean
-  /** Rows per batched forward pass (default: about 4,096 tokens per batch). */
+  /** Rows per batched forward pass (default: about 4,096 tokens per batch at width 256, fewer when wider). */
   readonly batchRows?: number
 }
 
