@@ -17,11 +17,14 @@ const newestSource = (dir) => {
   return newest
 }
 
-const fresh = () => {
-  if (process.env.GLASSBOX_FROM_SOURCE === "1" || !existsSync(stamp)) return false
+/** Whether .build/ was made after the last change to any source file. */
+export const buildIsFresh = () => {
+  if (!existsSync(stamp)) return false
   const built = statSync(stamp).mtimeMs
   return ["src", "pipelines"].every((dir) => newestSource(join(root, dir)) <= built)
 }
+
+const fresh = () => process.env.GLASSBOX_FROM_SOURCE !== "1" && buildIsFresh()
 
 let registered = false
 
