@@ -2,7 +2,8 @@
 # glassbox ÷ PyTorch on the same cores, measured in one run: for each config the two benches
 # alternate ROUNDS times (so a burst of load elsewhere hits both), and the best round of each is
 # compared. Prints the benches' own JSON lines, then one ratio line per config.
-#   bash bench/compare.sh [CONFIGS=A,B] [ROUNDS=3] [STEPS=5] [BACKEND=native] [GENERATE=1]
+#   bash bench/compare.sh [CONFIGS=A,B] [ROUNDS=3] [STEPS=…] [BACKEND=native] [GENERATE=1]
+# STEPS defaults per config: A 100 (a 25 ms step: 5 steps read ~40% slow, still warming up), B 5, C 2.
 # Needs Debian's python3-torch (apt-get install python3-torch libopenblas0-openmp). PyTorch runs on
 # the OpenMP build of OpenBLAS when it is installed (its own threads are OpenMP's: on the pthread
 # build the two thread pools fight and config A runs ~3x slower), as the yardstick was defined.
@@ -10,7 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIGS=${CONFIGS:-A,B}
 ROUNDS=${ROUNDS:-3}
-STEPS=${STEPS:-5}
 BACKEND=${BACKEND:-native}
 THREADS=${GLASSBOX_THREADS:-$(nproc)}
 PY=${PYTHON:-/usr/bin/python3}
@@ -20,8 +20,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 for config in ${CONFIGS//,/ }; do
-  steps=$STEPS
-  [ "$config" = C ] && steps=2
+  case "$config" in A) steps=${STEPS:-100} ;; C) steps=${STEPS:-2} ;; *) steps=${STEPS:-5} ;; esac
   for _ in $(seq "$ROUNDS"); do
     npx tsx bench/train.ts --backend "$BACKEND" --only "$config" --steps "$steps" | grep '"config"' | tee -a "$out"
     py bench/pytorch_reference.py --only "$config" --steps "$steps" --threads "$THREADS" | tee -a "$out"
