@@ -13,6 +13,12 @@ export interface FusedOps {
   /** Softmax over the last axis, with its gradient. */
   softmax(x: tf.Tensor): tf.Tensor
   /**
+   * Attention's core, softmax(scale·q·kᵀ + bias)·v for q [B, H, T, dh], k and v [B, H, Tk, dh] and
+   * a constant bias [B|1, H|1, T, Tk], with gradients for q, k and v. Optional: where absent, or
+   * where a hook needs the scores and pattern, the model runs the ops one by one.
+   */
+  attention?(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, scale: number): tf.Tensor4D
+  /**
    * For logits z [n, V] (a fresh tensor the caller gives up) and targets [n]: Σ_r (logsumexp(z_r) −
    * z_r[t_r]) and softmax(z), computed in z's own memory.
    */

@@ -22,6 +22,15 @@ export interface NativeAddon {
   gelu_backward(x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void
   softmax_forward(x: Float32Array, y: Float32Array, rows: number, cols: number): void
   softmax_backward(y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number): void
+  /** Absent from addons built before it existed (then attention runs unfused). */
+  attention_forward?(
+    q: Float32Array, k: Float32Array, v: Float32Array, bias: Float32Array, z: Float32Array, p: Float32Array,
+    B: number, H: number, T: number, Tk: number, dh: number, biasB: number, biasH: number, scale: number
+  ): void
+  attention_backward?(
+    q: Float32Array, k: Float32Array, v: Float32Array, p: Float32Array, dz: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, pairs: number, T: number, Tk: number, dh: number, scale: number
+  ): void
   adamw(
     params: Float32Array[], grads: Float32Array[], m: Float32Array[], v: Float32Array[], decay: boolean[],
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, c1: number, c2: number, gradScale: number

@@ -471,7 +471,38 @@ const makeFusedOps = (addon: NativeAddon): FusedOps => {
     }
   })
 
+  const attentionForward = addon.attention_forward?.bind(addon)
+  const attentionBackward = addon.attention_backward?.bind(addon)
+  const attention =
+    attentionForward === undefined || attentionBackward === undefined
+      ? undefined
+      : (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, scale: number): tf.Tensor4D => {
+          const [B, H, T, dh] = q.shape
+          const Tk = k.shape[2]
+          const [bB, bH] = bias.shape
+          // The bias is a constant (mask, ALiBi): captured, not an input, so it gets no gradient.
+          const biasValues = valuesOf(bias)
+          const op = customGrad<[tf.Tensor, tf.Tensor, tf.Tensor]>((qi, ki, vi, save) => {
+            const z = uninit(B * H * T * dh)
+            const p = uninit(B * H * T * Tk)
+            attentionForward(valuesOf(qi), valuesOf(ki), valuesOf(vi), biasValues, z, p, B, H, T, Tk, dh, bB, bH, scale)
+            save([qi, ki, vi, tensorOver(p, [B, H, T, Tk])])
+            return {
+              value: tensorOver(z, [B, H, T, dh]),
+              gradFunc: (dz, [qs, ks, vs, ps]) => {
+                const dq = uninit(qs.size)
+                const dk = uninit(ks.size)
+                const dv = uninit(vs.size)
+                attentionBackward(valuesOf(qs), valuesOf(ks), valuesOf(vs), valuesOf(ps), valuesOf(dz), dq, dk, dv, B * H, T, Tk, dh, scale)
+                return [tensorOver(dq, qs.shape), tensorOver(dk, ks.shape), tensorOver(dv, vs.shape)]
+              }
+            }
+          })
+          return op(q, k, v) as tf.Tensor4D
+        }
+
   return {
+    ...(attention === undefined ? {} : { attention }),
     layerNorm: (x, gamma, beta, eps) => {
       let f = layerNorms.get(eps)
       if (f === undefined) layerNorms.set(eps, (f = layerNormWith(eps)))

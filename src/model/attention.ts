@@ -116,6 +116,10 @@ export interface AttentionContext {
   readonly dropout?: (x: tf.Tensor) => tf.Tensor
 }
 
+/** Whether a bias has the [B|1, H|1, T, Tk] layout the fused attention reads. */
+const biasFits = (bias: tf.Tensor, B: number, H: number, T: number, Tk: number) =>
+  bias.rank === 4 && (bias.shape[0] === 1 || bias.shape[0] === B) && (bias.shape[1] === 1 || bias.shape[1] === H) && bias.shape[2] === T && bias.shape[3] === Tk
+
 export const attention = (x: tf.Tensor3D, w: AttentionWeights, ctx: AttentionContext): tf.Tensor3D => {
   const { config, layer, cache, hooks } = ctx
   const names = blockHookNames(layer)
@@ -133,11 +137,19 @@ export const attention = (x: tf.Tensor3D, w: AttentionWeights, ctx: AttentionCon
     k = applyRope(k, ctx.rope.cos, ctx.rope.sin) as tf.Tensor4D
   }
   const { keys, values } = cache !== undefined ? cache.append(layer, k, v) : { keys: k, values: v }
-  // (q/√dh)·kᵀ: scaling q costs T·dh multiplications where scaling the scores costs T·Tk.
-  const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(dh)), keys, false, true), ctx.bias) // [B, H, T, Tk]
-  const softmax = fusedOps()?.softmax ?? tf.softmax
-  const pattern = hookPoint(hooks, names.pattern, softmax(hookPoint(hooks, names.scores, scores)))
-  const attended = ctx.dropout ? ctx.dropout(pattern) : pattern
-  const z = hookPoint(hooks, names.z, tf.transpose(tf.matMul(attended, values), [0, 2, 1, 3])) // [B, T, H, dh]
+  const fused = fusedOps()
+  let heads: tf.Tensor // [B, H, T, dh]
+  if (fused?.attention !== undefined && hooks === undefined && ctx.dropout === undefined && biasFits(ctx.bias, B, H, T, keys.shape[2])) {
+    // The same formula in one pass per head, when nothing needs to see the scores or the pattern.
+    heads = fused.attention(q, keys as tf.Tensor4D, values as tf.Tensor4D, ctx.bias, 1 / Math.sqrt(dh))
+  } else {
+    // (q/√dh)·kᵀ: scaling q costs T·dh multiplications where scaling the scores costs T·Tk.
+    const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(dh)), keys, false, true), ctx.bias) // [B, H, T, Tk]
+    const softmax = fused?.softmax ?? tf.softmax
+    const pattern = hookPoint(hooks, names.pattern, softmax(hookPoint(hooks, names.scores, scores)))
+    const attended = ctx.dropout ? ctx.dropout(pattern) : pattern
+    heads = tf.matMul(attended, values)
+  }
+  const z = hookPoint(hooks, names.z, tf.transpose(heads, [0, 2, 1, 3])) // [B, T, H, dh]
   return linear(tf.reshape(z, [B, T, d]), w.cProjW, w.cProjB) as tf.Tensor3D
 }

@@ -221,6 +221,30 @@ describe.runIf(nativeTestsRun)("native fused operations against the plain formul
 
   it("softmax and its gradient", () => compareWithGrad([[2, 3, 9]], ([x]) => fusedOps()!.softmax(x), ([x]) => tf.softmax(x)))
 
+  // Attention's core: the fused pass against scale·q·kᵀ + bias → softmax → ·v, gradients for q, k, v.
+  // The bias is a constant: causal −1e9 above the diagonal (shifted for keys from a cache), plus a
+  // per-head slope where it has a head axis (ALiBi's shape).
+  const causalBias = (bB: number, bH: number, T: number, Tk: number) => {
+    const values: number[] = []
+    for (let b = 0; b < bB; b++)
+      for (let h = 0; h < bH; h++)
+        for (let i = 0; i < T; i++) for (let j = 0; j < Tk; j++) values.push(j > i + Tk - T ? -1e9 : bH > 1 ? -(h + 1) * 0.1 * (i + Tk - T - j) : 0)
+    return values
+  }
+  const attentionCase = (B: number, H: number, T: number, Tk: number, dh: number, bB: number, bH: number) => {
+    const bias = causalBias(bB, bH, T, Tk)
+    const scale = 1 / Math.sqrt(dh)
+    return compareWithGrad(
+      [[B, H, T, dh], [B, H, Tk, dh], [B, H, Tk, dh]],
+      ([q, k, v]) => fusedOps()!.attention!(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, tf.tensor(bias, [bB, bH, T, Tk]), scale),
+      ([q, k, v]) => tf.matMul(tf.softmax(tf.add(tf.matMul(tf.mul(q, scale), k, false, true), tf.tensor(bias, [bB, bH, T, Tk]))), v)
+    )
+  }
+  it("attention core: causal mask broadcast over batch and heads", () => attentionCase(2, 3, 5, 5, 4, 1, 1))
+  it("attention core: keys from a cache (Tk > T), a per-batch, per-head bias", () => attentionCase(2, 3, 3, 7, 8, 2, 3))
+  it("attention core: one pair large enough to thread its products and rows", () => attentionCase(1, 1, 256, 256, 64, 1, 1))
+  it("attention core: many small pairs spread over the threads", () => attentionCase(8, 4, 32, 32, 16, 1, 1))
+
   it("softmax + cross-entropy: loss sum and (p − onehot)·scale", async () => {
     const n = 6
     const V = 37

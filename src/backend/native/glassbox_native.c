@@ -550,6 +550,142 @@ static napi_value softmax_backward(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Attention's core for one (batch, head) pair, q [T, dh], k and v [Tk, dh], bias [T, Tk] (the causal
+// mask and ALiBi, −inf where a key is hidden), in three passes instead of six tfjs ops:
+//   P = softmax(s·q·kᵀ + bias)  (written into p, kept for backward)      z = P·v
+// and backward, with dS the gradient at the softmax's input:
+//   dv = Pᵀ·dz     dP = dz·vᵀ     dS = P ⊙ (dP − rowsum(dP ⊙ P))     dq = s·dS·k     dk = s·dSᵀ·q
+static inline void gemm(int ta, int tb, int M, int N, int K, float alpha, const float* A, const float* B, float* C) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, 0.0f,
+              C, N);
+}
+
+// Rows [r0, r1) of the scores: add the bias, then softmax in place.
+__attribute__((noinline)) static void attn_rows_forward(float* p, const float* bias, int64_t r0, int64_t r1, int64_t Tk) {
+  for (int64_t r = r0; r < r1; r++) {
+    float* row = p + r * Tk;
+    if (bias != NULL) {
+      const float* br = bias + r * Tk;
+      for (int64_t j = 0; j < Tk; j++) row[j] += br[j];
+    }
+    softmax_row(row, row, Tk);
+  }
+}
+
+// Rows [r0, r1) of dP become dS = P ⊙ (dP − rowsum(dP ⊙ P)).
+__attribute__((noinline)) static void attn_rows_backward(float* ds, const float* p, int64_t r0, int64_t r1, int64_t Tk) {
+  for (int64_t r = r0; r < r1; r++) {
+    float* d = ds + r * Tk;
+    const float* pr = p + r * Tk;
+    const float dot = (float)dot_f32(d, pr, Tk);
+    for (int64_t j = 0; j < Tk; j++) d[j] = pr[j] * (d[j] - dot);
+  }
+}
+
+// Rows of one pair, split over the threads when the pair is large (pairs then run one by one).
+#define ATTN_ROW_BLOCK 16
+static void attn_rows(int forward, float* a, const float* b, int64_t T, int64_t Tk, int parallel) {
+  const int64_t blocks = (T + ATTN_ROW_BLOCK - 1) / ATTN_ROW_BLOCK;
+#pragma omp parallel for schedule(static) if (parallel) num_threads(n_threads)
+  for (int64_t blk = 0; blk < blocks; blk++) {
+    const int64_t r0 = blk * ATTN_ROW_BLOCK, r1 = MIN(r0 + ATTN_ROW_BLOCK, T);
+    if (forward) attn_rows_forward(a, b, r0, r1, Tk);
+    else attn_rows_backward(a, b, r0, r1, Tk);
+  }
+}
+
+// attention_forward(q, k, v, bias, z, p, B, H, T, Tk, dh, biasB, biasH, scale); bias [biasB, biasH, T, Tk]
+// with biasB ∈ {1, B} and biasH ∈ {1, H} (broadcast), or an empty array for none.
+static napi_value attention_forward(napi_env env, napi_callback_info info) {
+  ARGS(14);
+  F32(0, q);
+  F32(1, k);
+  F32(2, v);
+  F32(3, bias);
+  F32(4, z);
+  F32(5, p);
+  const int64_t B = inum(env, argv[6]), H = inum(env, argv[7]), T = inum(env, argv[8]), Tk = inum(env, argv[9]), dh = inum(env, argv[10]);
+  const int64_t bB = inum(env, argv[11]), bH = inum(env, argv[12]);
+  const float scale = (float)num(env, argv[13]);
+  const int64_t pairs = B * H;
+  const int has_bias = bias_len > 0;
+  REQUIRE(B >= 0 && H >= 0 && T >= 0 && Tk >= 0 && dh >= 0 && (bB == 1 || bB == B) && (bH == 1 || bH == H), "attention_forward: bad shape");
+  REQUIRE((uint64_t)(pairs * T * dh) <= q_len && (uint64_t)(pairs * Tk * dh) <= k_len && (uint64_t)(pairs * Tk * dh) <= v_len &&
+              (uint64_t)(pairs * T * dh) <= z_len && (uint64_t)(pairs * T * Tk) <= p_len && (!has_bias || (uint64_t)(bB * bH * T * Tk) <= bias_len),
+          "attention_forward: arrays too short");
+  if (pairs == 0 || T == 0) return NULL;
+  if (Tk == 0 || dh == 0) {
+    memset(z, 0, sizeof(float) * pairs * T * dh);
+    return NULL;
+  }
+  // Pairs spread over the threads (each pair's products single-threaded, no synchronisation inside
+  // a pair) unless there are fewer pairs than threads and each product is worth threading.
+  const double gemm_flops = 2.0 * (double)T * (double)Tk * (double)dh;
+  const int big = pairs < n_threads && gemm_flops >= gemm_thread_flops;
+  blas_threads(big ? blas_max_threads() : 1);
+#pragma omp parallel for schedule(static) if (!big && pairs > 1 && 2.0 * gemm_flops * (double)pairs >= gemm_thread_flops) num_threads(n_threads)
+  for (int64_t pr = 0; pr < pairs; pr++) {
+    const int64_t b = pr / H, h = pr % H;
+    float* pp = p + pr * T * Tk;
+    const float* bp = has_bias ? bias + ((bB == 1 ? 0 : b) * bH + (bH == 1 ? 0 : h)) * T * Tk : NULL;
+    gemm(0, 1, (int)T, (int)Tk, (int)dh, scale, q + pr * T * dh, k + pr * Tk * dh, pp);
+    if (big) attn_rows(1, pp, bp, T, Tk, T * Tk >= parallel_elements);
+    else attn_rows_forward(pp, bp, 0, T, Tk);
+    gemm(0, 0, (int)T, (int)dh, (int)Tk, 1.0f, pp, v + pr * Tk * dh, z + pr * T * dh);
+  }
+  return NULL;
+}
+
+// attention_backward(q, k, v, p, dz, dq, dk, dv, B·H, T, Tk, dh, scale)
+static napi_value attention_backward(napi_env env, napi_callback_info info) {
+  ARGS(13);
+  F32(0, q);
+  F32(1, k);
+  F32(2, v);
+  F32(3, p);
+  F32(4, dz);
+  F32(5, dq);
+  F32(6, dk);
+  F32(7, dv);
+  const int64_t pairs = inum(env, argv[8]), T = inum(env, argv[9]), Tk = inum(env, argv[10]), dh = inum(env, argv[11]);
+  const float scale = (float)num(env, argv[12]);
+  REQUIRE(pairs >= 0 && T >= 0 && Tk >= 0 && dh >= 0, "attention_backward: bad shape");
+  REQUIRE((uint64_t)(pairs * T * dh) <= q_len && (uint64_t)(pairs * Tk * dh) <= k_len && (uint64_t)(pairs * Tk * dh) <= v_len &&
+              (uint64_t)(pairs * T * Tk) <= p_len && (uint64_t)(pairs * T * dh) <= dz_len && (uint64_t)(pairs * T * dh) <= dq_len &&
+              (uint64_t)(pairs * Tk * dh) <= dk_len && (uint64_t)(pairs * Tk * dh) <= dv_len,
+          "attention_backward: arrays too short");
+  if (pairs == 0 || dh == 0) return NULL;
+  if (T == 0 || Tk == 0) {
+    memset(dq, 0, sizeof(float) * pairs * T * dh);
+    memset(dk, 0, sizeof(float) * pairs * Tk * dh);
+    memset(dv, 0, sizeof(float) * pairs * Tk * dh);
+    return NULL;
+  }
+  const double gemm_flops = 2.0 * (double)T * (double)Tk * (double)dh;
+  const int big = pairs < n_threads && gemm_flops >= gemm_thread_flops;
+  const int spread = !big && pairs > 1 && 4.0 * gemm_flops * (double)pairs >= gemm_thread_flops;
+  const int workers = spread ? n_threads : 1;
+  // dS for one pair per worker; large pairs run one at a time and share one.
+  float* scratch = malloc(sizeof(float) * (size_t)(T * Tk) * (size_t)workers);
+  REQUIRE(scratch != NULL, "attention_backward: out of memory");
+  blas_threads(big ? blas_max_threads() : 1);
+#pragma omp parallel for schedule(static) if (spread) num_threads(n_threads)
+  for (int64_t pr = 0; pr < pairs; pr++) {
+    float* ds = scratch + (spread ? (int64_t)omp_get_thread_num() : 0) * T * Tk;
+    const float* pp = p + pr * T * Tk;
+    const float *qp = q + pr * T * dh, *kp = k + pr * Tk * dh, *vp = v + pr * Tk * dh, *dzp = dz + pr * T * dh;
+    gemm(1, 0, (int)Tk, (int)dh, (int)T, 1.0f, pp, dzp, dv + pr * Tk * dh);
+    gemm(0, 1, (int)T, (int)Tk, (int)dh, 1.0f, dzp, vp, ds);
+    if (big) attn_rows(0, ds, pp, T, Tk, T * Tk >= parallel_elements);
+    else attn_rows_backward(ds, pp, 0, T, Tk);
+    gemm(0, 0, (int)T, (int)dh, (int)Tk, scale, ds, kp, dq + pr * T * dh);
+    gemm(1, 0, (int)Tk, (int)dh, (int)T, scale, ds, qp, dk + pr * Tk * dh);
+  }
+  free(scratch);
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
 // AdamW over every parameter in one call, in place, in PyTorch's order (src/train/adamw.ts):
 //   θ ← θ(1 − lr·λ) where λ applies;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²
 //   θ ← θ − lr · (m/c₁) / (√(v/c₂) + ε),   c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ
@@ -879,6 +1015,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT(gelu_forward);
   EXPORT(gelu_backward);
   EXPORT(softmax_forward);
+  EXPORT(attention_forward);
+  EXPORT(attention_backward);
   EXPORT(softmax_backward);
   EXPORT(adamw);
   EXPORT(sum_squares);
