@@ -4,11 +4,10 @@
 // containers do) the CLI runs as root with every capability dropped by setpriv: it still owns
 // the project's files, and the file modes apply to it, so the EACCES is real, not simulated.
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { writeRunConfig } from "../e2e/run-helpers.ts"
+import { expectOneLineError, runProcess, writeRunConfig } from "../e2e/run-helpers.ts"
 
 const asRoot = process.getuid?.() === 0
 
@@ -22,15 +21,7 @@ const unprivileged = (nodeArgs: readonly string[]) => {
     command = setpriv
     args = ["--bounding-set=-all", "--inh-caps=-all", process.execPath, ...nodeArgs]
   }
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("error", reject)
-    child.on("exit", (code) => resolve({ code, stdout, stderr }))
-  })
+  return runProcess(command, args)
 }
 const glassboxUnprivileged = (args: readonly string[]) => unprivileged(["bin/glassbox.js", ...args])
 
@@ -42,12 +33,6 @@ afterAll(() => {
   fs.rmSync(root, { recursive: true, force: true })
 })
 
-const expectOneLine = (r: { code: number | null; stderr: string }, pattern: RegExp) => {
-  expect(r.code, r.stderr).toBe(1)
-  const lines = r.stderr.trim().split("\n")
-  expect(lines, r.stderr).toHaveLength(1)
-  expect(lines[0]).toMatch(pattern)
-}
 
 describe("permissions (a real EACCES)", () => {
   it("the process really is unprivileged", async () => {
@@ -71,9 +56,9 @@ describe("permissions (a real EACCES)", () => {
     fs.mkdirSync(locked, { mode: 0o555 })
     fs.chmodSync(locked, 0o555)
     const under = await glassboxUnprivileged(["run", config, "--set", `run.dir=${path.join(locked, "run")}`])
-    expectOneLine(under, new RegExp(`^glassbox: run\\.dir .*: permission denied at ${path.join(locked, "run")} \\(EACCES\\)`))
+    expectOneLineError(under, new RegExp(`^glassbox: run\\.dir .*: permission denied at ${path.join(locked, "run")} \\(EACCES\\)`))
     const itself = await glassboxUnprivileged(["run", config, "--set", `run.dir=${locked}`])
-    expectOneLine(itself, /^glassbox: run\.dir .*: is not writable \(EACCES\)/)
+    expectOneLineError(itself, /^glassbox: run\.dir .*: is not writable \(EACCES\)/)
   }, 180_000)
 
   it("a checkpoints/ the user may not read: resume names the permission problem, not 'no checkpoints'", async () => {
@@ -82,7 +67,7 @@ describe("permissions (a real EACCES)", () => {
     fs.chmodSync(run, 0o777)
     fs.chmodSync(path.join(run, "checkpoints"), 0o000)
     const r = await glassboxUnprivileged(["resume", run])
-    expectOneLine(r, /cannot read .*checkpoints: permission denied \(EACCES\)/)
+    expectOneLineError(r, /cannot read .*checkpoints: permission denied \(EACCES\)/)
     expect(r.stderr).not.toContain("no checkpoints")
     fs.chmodSync(path.join(run, "checkpoints"), 0o755)
   }, 120_000)

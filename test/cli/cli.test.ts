@@ -9,17 +9,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { saveWeights } from "../../src/model/weights.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
-import { runCli } from "../e2e/run-helpers.ts"
+import { expectOneLineError, runCli } from "../e2e/run-helpers.ts"
 
 const glassbox = (...args: string[]) => runCli(args, undefined, { GLASSBOX_BACKEND: "wasm" })
 
-const expectOneLineError = (r: Awaited<ReturnType<typeof glassbox>>, fragment: string) => {
-  expect(r.code).toBe(1)
-  const lines = r.stderr.trim().split("\n")
-  expect(lines, r.stderr).toHaveLength(1)
-  expect(lines[0]).toContain(fragment)
-  expect(r.stderr).not.toMatch(/\n\s+at /)
-}
 
 describe("glassbox CLI", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-cli-"))

@@ -6,55 +6,16 @@
 // through a real pseudo-terminal like test/cli/menu.test.ts, in a scratch directory without runs.
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { modelReferenceProblem } from "../../src/cli/menu.ts"
 import { writeHfDirectory } from "../../src/model/hf-export.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
+import { KEYS, menuSession } from "./pty-session.ts"
 
-const ROOT = process.cwd()
-const KEYS = { down: "\x1b[B", enter: "\r", esc: "\x1b", ctrlC: "\x03", backspace: "\x7f" }
-const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "")
-
-const session = (cwd: string) => {
-  const child = spawn("script", ["-qfec", `${process.execPath} ${path.join(ROOT, "bin/glassbox.js")}`, "/dev/null"], {
-    cwd,
-    // Offline: nothing here may reach for the Hub.
-    env: { ...process.env, TERM: "xterm", GLASSBOX_BACKEND: "wasm", COLUMNS: "200", LINES: "40", HF_HUB_OFFLINE: "1", GLASSBOX_CACHE: path.join(cwd, "cache") },
-    stdio: ["pipe", "pipe", "pipe"]
-  })
-  let raw = ""
-  child.stdout.on("data", (d) => (raw += d))
-  child.stderr.on("data", (d) => (raw += d))
-  const text = () => stripAnsi(raw)
-  let mark = 0
-  const waitFor = (needle: string, timeoutMs = 90_000) =>
-    new Promise<void>((resolve, reject) => {
-      const started = Date.now()
-      const timer = setInterval(() => {
-        const at = text().indexOf(needle, mark)
-        if (at >= 0) {
-          mark = at + needle.length
-          clearInterval(timer)
-          resolve()
-        } else if (Date.now() - started > timeoutMs) {
-          clearInterval(timer)
-          reject(new Error(`timed out waiting for "${needle}"; screen so far:\n${text().slice(-2000)}`))
-        }
-      }, 25)
-    })
-  const press = async (...keys: string[]) => {
-    for (const k of keys) {
-      child.stdin.write(k)
-      await new Promise((r) => setTimeout(r, 150))
-    }
-  }
-  const type = (s: string) => press(...s.split(""))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
-  return { waitFor, press, type, exited, text }
-}
+// Offline: nothing here may reach for the Hub.
+const session = (cwd: string) => menuSession(cwd, { COLUMNS: "200", HF_HUB_OFFLINE: "1", GLASSBOX_CACHE: path.join(cwd, "cache") })
 
 describe("menu: model references", () => {
   it("accepts existing paths, hf: and the short names; refuses a path that does not exist, saying what would do", () => {

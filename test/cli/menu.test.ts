@@ -3,52 +3,12 @@
 // too), the walkthrough, resume with a typed run path, data and configs; Esc goes back one prompt
 // and, at an action's first prompt, to the menu; leave with Ctrl-C. Runs in a scratch directory with its own config/ and runs/.
 import { describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { KEYS, menuSession } from "./pty-session.ts"
 
-const ROOT = process.cwd()
-const KEYS = { down: "\x1b[B", enter: "\r", esc: "\x1b", ctrlC: "\x03" }
-const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "")
-
-const session = (cwd: string) => {
-  const child = spawn("script", ["-qfec", `${process.execPath} ${path.join(ROOT, "bin/glassbox.js")}`, "/dev/null"], {
-    cwd,
-    env: { ...process.env, TERM: "xterm", GLASSBOX_BACKEND: "wasm", COLUMNS: "120", LINES: "40" },
-    stdio: ["pipe", "pipe", "pipe"]
-  })
-  let raw = ""
-  child.stdout.on("data", (d) => (raw += d))
-  child.stderr.on("data", (d) => (raw += d))
-  const text = () => stripAnsi(raw)
-  let mark = 0
-  /** Waits until `needle` appears after the last waited-for text. */
-  const waitFor = (needle: string, timeoutMs = 90_000) =>
-    new Promise<void>((resolve, reject) => {
-      const started = Date.now()
-      const timer = setInterval(() => {
-        const at = text().indexOf(needle, mark)
-        if (at >= 0) {
-          mark = at + needle.length
-          clearInterval(timer)
-          resolve()
-        } else if (Date.now() - started > timeoutMs) {
-          clearInterval(timer)
-          reject(new Error(`timed out waiting for "${needle}"; screen so far:\n${text().slice(-2000)}`))
-        }
-      }, 25)
-    })
-  const press = async (...keys: string[]) => {
-    for (const k of keys) {
-      child.stdin.write(k)
-      await new Promise((r) => setTimeout(r, 150))
-    }
-  }
-  const type = (s: string) => press(...s.split(""))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
-  return { waitFor, press, type, exited, text }
-}
+const session = (cwd: string) => menuSession(cwd)
 
 describe("interactive menu", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-menu-"))

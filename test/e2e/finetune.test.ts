@@ -13,7 +13,7 @@ import { loadConfig } from "../../src/config/load.ts"
 import { writeHfDirectory } from "../../src/model/hf-export.ts"
 import { startHubServer } from "../data/hub-server.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
-import { latestCheckpoint, runCli, startCli, stepLosses, stepsLogged, waitFor } from "./run-helpers.ts"
+import { expectOneLineError, latestCheckpoint, runCli, startCli, stepLosses, stepsLogged, waitFor } from "./run-helpers.ts"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-finetune-"))
 const source = path.join(root, "source")
@@ -44,12 +44,6 @@ const config = (name: string, extra: { model?: Record<string, unknown>; tokenize
 const evals = (runDir: string) =>
   fs.readFileSync(path.join(runDir, "metrics.jsonl"), "utf8").split("\n").filter((l) => l.includes('"event":"eval"')).map((l) => JSON.parse(l) as { step: number; loss: number })
 
-const oneLineFailure = (r: { code: number | null; stderr: string }, fragment: string) => {
-  expect(r.code, r.stderr).toBe(1)
-  const lines = r.stderr.trim().split("\n")
-  expect(lines, r.stderr).toHaveLength(1)
-  expect(lines[0]).toContain(fragment)
-}
 
 describe("fine-tuning from model.init", () => {
   let sourceLoss = NaN
@@ -104,11 +98,11 @@ describe("fine-tuning from model.init", () => {
 
   it("a shape beside model.init, or another tokenizer, is refused in one line", async () => {
     const shaped = config("shaped", { model: { init: source, layers: 6 } })
-    oneLineFailure(await runCli(["run", shaped.file]), "model.layers: the shape comes from model.init")
+    expectOneLineError(await runCli(["run", shaped.file]), "model.layers: the shape comes from model.init")
     const other = config("other-tokenizer", { tokenizer: "gpt2" })
-    oneLineFailure(await runCli(["run", other.file]), `model.init ${source}: the model's tokenizer is bytes but the config says "tokenizer": "gpt2"`)
+    expectOneLineError(await runCli(["run", other.file]), `model.init ${source}: the model's tokenizer is bytes but the config says "tokenizer": "gpt2"`)
     const missing = config("missing", { model: { init: path.join(root, "nowhere") } })
-    oneLineFailure(await runCli(["run", missing.file]), `${path.join(root, "nowhere")}`)
+    expectOneLineError(await runCli(["run", missing.file]), `${path.join(root, "nowhere")}`)
   }, 240_000)
 
   it.live("config/finetune-gpt2.json fetches gpt2 from the Hub (here a loopback one serving a small GPT-2-vocabulary model) and fine-tunes it", () =>

@@ -30,20 +30,13 @@ import { hubServer } from "../data/hub-server.ts"
 import { saveWeights } from "../../src/model/weights.ts"
 import { makeEncoding } from "../../src/tokenizer/tokenizer.ts"
 import { tinyConfig, tinyModel, useBackend } from "../helpers.ts"
-import { runCli } from "./run-helpers.ts"
+import { expectOneLineError, runCli } from "./run-helpers.ts"
 
 const FIXTURES = path.join(import.meta.dirname, "..", "fixtures", "llmc")
 const V3 = path.join(FIXTURES, "tiny_v3.bin")
 const V5 = path.join(FIXTURES, "tiny_v5.bin")
 
 const glassbox = (...args: string[]) => runCli(args, undefined, { GLASSBOX_BACKEND: "wasm" })
-const expectOneLineError = (r: Awaited<ReturnType<typeof glassbox>>, fragment: string) => {
-  expect(r.code, r.stderr).toBe(1)
-  const lines = r.stderr.trim().split("\n")
-  expect(lines, r.stderr).toHaveLength(1)
-  expect(lines[0]).toContain(fragment)
-  expect(r.stderr).not.toMatch(/\n\s+at /)
-}
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
 const digest = (dir: string) => Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, sha256(path.join(dir, f))]))
 

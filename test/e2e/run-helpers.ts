@@ -2,6 +2,7 @@
 // config, start the CLI, watch a run directory, and read back what the run left on disk. The
 // training itself always runs in a child process, so the test worker's event loop stays free
 // (vitest's worker RPC times out when a test blocks it for a minute).
+import { expect } from "@effect/vitest"
 import { spawn, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -47,11 +48,11 @@ export interface Finished {
   readonly stderr: string
 }
 
-/** A running Node process (`nodeArgs` after `node`) with its output collected; `env` adds to the environment, an undefined value removes a variable. */
-export const startNode = (nodeArgs: readonly string[], input?: string, env: Record<string, string | undefined> = {}, cwd?: string) => {
+/** A running process with its output collected; `env` adds to the environment, an undefined value removes a variable. */
+export const startProcess = (command: string, args: readonly string[], input?: string, env: Record<string, string | undefined> = {}, cwd?: string) => {
   const merged: Record<string, string | undefined> = { ...process.env, ...env }
   for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k]
-  const child: ChildProcess = spawn(process.execPath, nodeArgs, {
+  const child: ChildProcess = spawn(command, args, {
     stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     env: merged as NodeJS.ProcessEnv,
     cwd
@@ -62,11 +63,16 @@ export const startNode = (nodeArgs: readonly string[], input?: string, env: Reco
   child.stdout!.on("data", (d) => (stdout += d))
   child.stderr!.on("data", (d) => (stderr += d))
   const finished = new Promise<Finished>((resolve, reject) => {
-    child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr }))
+    // "close", not "exit": the output pipes may still hold data when the process has exited.
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
     child.on("error", reject)
   })
   return { child, finished, output: () => ({ stdout, stderr }) }
 }
+
+/** A running Node process (`nodeArgs` after `node`), as startProcess. */
+export const startNode = (nodeArgs: readonly string[], input?: string, env: Record<string, string | undefined> = {}, cwd?: string) =>
+  startProcess(process.execPath, nodeArgs, input, env, cwd)
 
 /** A running CLI process with its output collected; `env` adds to the environment. */
 export const startCli = (args: readonly string[], input?: string, env: Record<string, string | undefined> = {}) =>
@@ -74,6 +80,20 @@ export const startCli = (args: readonly string[], input?: string, env: Record<st
 
 /** Runs the CLI to completion. */
 export const runCli = (args: readonly string[], input?: string, env: Record<string, string | undefined> = {}) => startCli(args, input, env).finished
+
+/** Runs any program to completion without blocking this worker. */
+export const runProcess = (command: string, args: readonly string[], env: Record<string, string | undefined> = {}, cwd?: string) =>
+  startProcess(command, args, undefined, env, cwd).finished
+
+/** A refusal as the CLI must give it: exit 1, one line on stderr matching `expected`, no stack trace. */
+export const expectOneLineError = (r: { code: number | null; stderr: string }, expected: string | RegExp) => {
+  expect(r.code, r.stderr).toBe(1)
+  const lines = r.stderr.trim().split("\n")
+  expect(lines, r.stderr).toHaveLength(1)
+  if (typeof expected === "string") expect(lines[0]).toContain(expected)
+  else expect(lines[0]).toMatch(expected)
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at /)
+}
 
 /** Runs a Node script to completion without blocking this worker (spawnSync would starve vitest's RPC). */
 export const runNode = (nodeArgs: readonly string[], env: Record<string, string | undefined> = {}, cwd?: string) => startNode(nodeArgs, undefined, env, cwd).finished

@@ -2,34 +2,21 @@
 // stderr naming the file and the field, exit 1 (never a stack trace, never exit 2). And the happy
 // path once: generate from a Hugging Face-style directory and from hf: on a loopback Hub.
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { startHubServer, type HubServer } from "../data/hub-server.ts"
+import { expectOneLineError, runCli } from "../e2e/run-helpers.ts"
 
 const fixtures = path.join(import.meta.dirname, "fixtures", "foreign")
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "glassbox-reference-cli-"))
 
 /** Runs the CLI without blocking this process (the loopback Hub must keep answering). */
-const glassbox = (args: string[], env: Record<string, string> = {}) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["bin/glassbox.js", ...args], { env: { ...process.env, GLASSBOX_CACHE: path.join(root, "cache"), ...env }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("error", reject)
-    child.on("exit", (code) => resolve({ code, stdout, stderr }))
-  })
+const glassbox = (args: string[], env: Record<string, string> = {}) => runCli(args, undefined, { GLASSBOX_CACHE: path.join(root, "cache"), ...env })
 
 const refused = async (args: string[], fragment: string, env?: Record<string, string>) => {
   const r = await glassbox(args, env)
-  expect(r.code, r.stderr).toBe(1)
-  const lines = r.stderr.trim().split("\n")
-  expect(lines, r.stderr).toHaveLength(1)
-  expect(lines[0]).toContain(fragment)
-  expect(r.stderr).not.toMatch(/internal error|\n\s+at /)
+  expectOneLineError(r, fragment)
 }
 
 /** A copy of a fixture directory with its config.json replaced (or removed, with `undefined`). */

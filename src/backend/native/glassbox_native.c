@@ -582,7 +582,8 @@ __attribute__((noinline)) static void attn_rows_backward(float* ds, const float*
   }
 }
 
-// Rows of one pair, split over the threads when the pair is large (pairs then run one by one).
+// Rows of one pair in blocks, split over the threads when `parallel` (a large pair: pairs then run
+// one by one); otherwise serial, inside whichever thread runs the pair.
 #define ATTN_ROW_BLOCK 16
 static void attn_rows(int forward, float* a, const float* b, int64_t T, int64_t Tk, int parallel) {
   const int64_t blocks = (T + ATTN_ROW_BLOCK - 1) / ATTN_ROW_BLOCK;
@@ -629,8 +630,7 @@ static napi_value attention_forward(napi_env env, napi_callback_info info) {
     float* pp = p + pr * T * Tk;
     const float* bp = has_bias ? bias + ((bB == 1 ? 0 : b) * bH + (bH == 1 ? 0 : h)) * T * Tk : NULL;
     gemm(0, 1, (int)T, (int)Tk, (int)dh, scale, q + pr * T * dh, k + pr * Tk * dh, pp);
-    if (big) attn_rows(1, pp, bp, T, Tk, T * Tk >= parallel_elements);
-    else attn_rows_forward(pp, bp, 0, T, Tk);
+    attn_rows(1, pp, bp, T, Tk, big && T * Tk >= parallel_elements);
     gemm(0, 0, (int)T, (int)dh, (int)Tk, 1.0f, pp, v + pr * Tk * dh, z + pr * T * dh);
   }
   return NULL;
@@ -676,8 +676,7 @@ static napi_value attention_backward(napi_env env, napi_callback_info info) {
     const float *qp = q + pr * T * dh, *kp = k + pr * Tk * dh, *vp = v + pr * Tk * dh, *dzp = dz + pr * T * dh;
     gemm(1, 0, (int)Tk, (int)dh, (int)T, 1.0f, pp, dzp, dv + pr * Tk * dh);
     gemm(0, 1, (int)T, (int)Tk, (int)dh, 1.0f, dzp, vp, ds);
-    if (big) attn_rows(0, ds, pp, T, Tk, T * Tk >= parallel_elements);
-    else attn_rows_backward(ds, pp, 0, T, Tk);
+    attn_rows(0, ds, pp, T, Tk, big && T * Tk >= parallel_elements);
     gemm(0, 0, (int)T, (int)dh, (int)Tk, scale, ds, kp, dq + pr * T * dh);
     gemm(1, 0, (int)Tk, (int)dh, (int)T, scale, ds, qp, dk + pr * Tk * dh);
   }
